@@ -584,7 +584,7 @@ def _check_deliverables(step: Step, cmd: Command, actor: Person, now: datetime, 
         if d.kind in LINK_DELIVERABLES and not d.uploaded and not URL_RE.match(d.ref.strip()):
             raise InvalidAction(f"{d.kind.label}: indique un enlace válido (https://…) o adjunte el archivo.")
     if step.id == "POS-07" and not any(d.kind is Deliverable.ARCHIVE_PATH for d in given):
-        given.append(DeliverableInput(Deliverable.ARCHIVE_PATH, archive_path_for(request, step, cmd)))
+        given.append(DeliverableInput(Deliverable.ARCHIVE_PATH, archive_path_for(request, now.date())))
     kinds = {d.kind for d in given}
     missing = [k for k in step.deliverables if k not in kinds]
     if step.deliverables and (
@@ -600,10 +600,8 @@ def _check_deliverables(step: Step, cmd: Command, actor: Person, now: datetime, 
     ]
 
 
-def archive_path_for(request: Request, step: Step | None = None, cmd: Command | None = None,
-                     when: date | None = None) -> str:
-    """Archivo/<año>/<mes>/<título o proyecto>/ (DOMAIN.md res. 11)."""
-    day = when or request.due_date
+def archive_path_for(request: Request, day: date) -> str:
+    """Archivo/<año>/<mes>/<título o proyecto>/ (DOMAIN.md res. 11), dated when it is archived."""
     name = (request.classification.project_name if request.classification and request.classification.project_name
             else request.title)
     safe = re.sub(r'[\\/:*?"<>|#%]+', " ", name).strip()[:80] or request.number

@@ -61,6 +61,7 @@ def full_command(request: Request, action: Action, c: Classification | None = No
         kw["deliverables"] = tuple(
             DeliverableInput(k, f"https://proinversion.sharepoint.com/{request.number}/{k.value}.docx")
             for k in step.deliverables
+            if k is not Deliverable.ARCHIVE_PATH  # the engine files it under Archivo/<año>/<mes>/<título>/
         )
         if step.kind is StepKind.MEETING:
             kw["meeting"] = MeetingProposal(NOW + timedelta(days=3))
