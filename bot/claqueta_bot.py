@@ -1,0 +1,374 @@
+"""The Teams conversation: text commands, the request form, and one registry of card verbs over the services."""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable
+
+from botbuilder.core import CardFactory, MessageFactory, TurnContext
+from botbuilder.schema import Activity
+
+from bot import forms, invoke
+from bot.activity_handler import ClaquetaActivityHandler
+from bot.proactive import ProactiveNotifier
+from cards import builders as cards
+from cards.verbs import Verb
+from procedure.engine import Action, ActionRefused, Command, IntakeError, Person, StaleVersion
+from procedure.model import Procedure
+from procedure.request import Request
+from procedure.roles import Role
+from services.ports import Directory, NotFound, RequestQuery, RequestStore
+from services.requests import NoAccess, RequestService
+
+log = logging.getLogger(__name__)
+
+NUMBER_RE = r"(\d{4}-\d{4}|\d{1,4})"
+Handler = Callable[["ClaquetaBot", TurnContext, Person, dict], Awaitable[dict]]
+
+
+@dataclass(frozen=True)
+class TextCommand:
+    pattern: re.Pattern
+    method: str
+
+
+def _cmd(pattern: str, method: str) -> TextCommand:
+    return TextCommand(re.compile(pattern, re.IGNORECASE), method)
+
+
+TEXT_COMMANDS = [
+    _cmd(r"^(ayuda|help|\?|comandos|men[uú])$", "cmd_help"),
+    _cmd(r"^(nueva solicitud|nuevo video|solicitar( un)? video|quiero (un|una) (video|pieza)\b.*|necesito (un|una) "
+         r"(video|pieza)\b.*|pedir( un)? video|crear solicitud)$", "cmd_new_request"),
+    _cmd(r"^mis solicitudes$", "cmd_my_requests"),
+    _cmd(r"^mis pendientes$|^pendientes$", "cmd_my_pending"),
+    _cmd(rf"^estado\s+(?:n[°º.]?\s*)?{NUMBER_RE}$", "cmd_status"),
+    _cmd(rf"^historial\s+(?:n[°º.]?\s*)?{NUMBER_RE}$", "cmd_history"),
+    _cmd(r"^agenda\b(.*)$", "cmd_agenda"),
+    _cmd(r"^rol\s+(\S+)(?:\s+(\S+))?$", "cmd_take_role"),
+    _cmd(r"^(hola|buen[oa]s?( d[ií]as| tardes| noches)?|saludos)\W*$", "cmd_hello"),
+]
+
+ROLE_WORDS = {
+    "coordinador": Role.COORDINATOR, "coordinadora": Role.COORDINATOR, "prensa": Role.PRESS,
+    "periodista": Role.PRESS, "comunicacion": Role.COMMS, "comunicación": Role.COMMS, "publicidad": Role.COMMS,
+    "disenador": Role.DESIGNER, "diseñador": Role.DESIGNER, "disenadora": Role.DESIGNER, "diseñadora": Role.DESIGNER,
+    "jefe": Role.OCOIM_HEAD, "jefa": Role.OCOIM_HEAD, "analista": Role.ADMIN_ANALYST, "director": Role.DIRECTOR,
+    "directora": Role.DIRECTOR, "solicitante": Role.REQUESTER,
+}
+
+
+class VerbRegistry:
+    """One place that maps every card verb to its handler (the verbs themselves live in cards.verbs)."""
+
+    def __init__(self) -> None:
+        self.handlers: dict[str, Handler] = {}
+
+    def __call__(self, *verbs: Verb):
+        def register(fn: Handler) -> Handler:
+            for verb in verbs:
+                self.handlers[verb.value] = fn
+            return fn
+
+        return register
+
+
+verb = VerbRegistry()
+
+
+class ClaquetaBot(ClaquetaActivityHandler):
+    def __init__(self, proc: Procedure, service: RequestService, store: RequestStore, directory: Directory, *,
+                 is_local: bool, on_transition: Callable[[], None] = lambda: None):
+        super().__init__()
+        self.proc = proc
+        self.service = service
+        self.store = store
+        self.directory = directory
+        self.is_local = is_local
+        self.on_transition = on_transition
+        self._known_references: set[tuple[str, str]] = set()
+
+    # ── Who is talking ──────────────────────────────────────────────────────────────────────
+
+    async def person_of(self, turn_context: TurnContext) -> Person:
+        sender = turn_context.activity.from_property
+        person_id = sender.aad_object_id or sender.id
+        person = await self.directory.person(person_id)
+        if person is None and hasattr(self.directory, "ensure_person"):
+            person = await self.directory.ensure_person(person_id, sender.name or "Usuario")
+        return person or Person(person_id, sender.name or "Usuario", frozenset({Role.REQUESTER}))
+
+    async def remember(self, turn_context: TurnContext, person: Person) -> bool:
+        """Store where to reach this person; True the first time the bot hears from them."""
+        activity = turn_context.activity
+        key = (person.id, activity.conversation.id if activity.conversation else "")
+        if key in self._known_references:
+            return False
+        existing = await self.store.get_reference(person.id)
+        reference = ProactiveNotifier.reference_of(activity)
+        first = existing is None
+        if existing is None or existing.get("conversation", {}).get("id") != key[1] \
+                or existing.get("serviceUrl") != reference.get("serviceUrl"):
+            if activity.conversation is None or activity.conversation.conversation_type in (None, "personal"):
+                await self.store.save_reference(person.id, reference)
+        self._known_references.add(key)
+        return first
+
+    # ── Conversation ────────────────────────────────────────────────────────────────────────
+
+    async def on_members_added_activity(self, members_added, turn_context: TurnContext) -> None:
+        bot_id = turn_context.activity.recipient.id if turn_context.activity.recipient else None
+        if not any(m.id == bot_id for m in members_added) and not any(
+                m.id != bot_id for m in members_added):
+            return
+        person = await self.person_of(turn_context)
+        if await self.remember(turn_context, person):
+            await self._send_card(turn_context, cards.welcome_card(self.is_local))
+
+    async def on_installation_update_add(self, turn_context: TurnContext) -> None:
+        person = await self.person_of(turn_context)
+        if await self.remember(turn_context, person):
+            await self._send_card(turn_context, cards.welcome_card(self.is_local))
+
+    async def on_text_message(self, turn_context: TurnContext, text: str) -> None:
+        person = await self.person_of(turn_context)
+        first = await self.remember(turn_context, person)
+        clean = " ".join(text.split()).strip()
+        for command in TEXT_COMMANDS:
+            match = command.pattern.match(clean)
+            if match and (command.method != "cmd_take_role" or self.is_local):
+                if first and command.method in ("cmd_hello", "cmd_help"):
+                    break
+                await getattr(self, command.method)(turn_context, person, match)
+                return
+        if first:
+            await self._send_card(turn_context, cards.welcome_card(self.is_local))
+            return
+        await turn_context.send_activity(MessageFactory.text(
+            "No entendí ese mensaje. Escriba **nueva solicitud** para pedir una pieza audiovisual, "
+            "**mis pendientes** para ver lo que le toca, o **ayuda** para ver todos los comandos."
+        ))
+
+    async def cmd_hello(self, tc: TurnContext, person: Person, match) -> None:
+        await self._send_card(tc, cards.welcome_card(self.is_local))
+
+    async def cmd_help(self, tc: TurnContext, person: Person, match) -> None:
+        await self._send_card(tc, cards.help_card(Role.COORDINATOR in person.roles, self.is_local))
+
+    async def cmd_new_request(self, tc: TurnContext, person: Person, match) -> None:
+        areas = await self.directory.areas()
+        values = {"area": person.area} if person.area in areas and person.area != "OCOIM" else {}
+        await self._send_card(tc, cards.intake_form_card(areas, values, None))
+
+    async def cmd_my_requests(self, tc: TurnContext, person: Person, match) -> None:
+        requests = await self.service.mine(person)
+        await self._send_card(tc, cards.request_list_card(
+            "Mis solicitudes", requests, self.proc,
+            "Aún no tiene solicitudes. Escriba «nueva solicitud» para pedir una pieza audiovisual."))
+
+    async def cmd_my_pending(self, tc: TurnContext, person: Person, match) -> None:
+        requests = await self.service.pending_for(person)
+        await self._send_card(tc, cards.request_list_card(
+            "Mis pendientes", requests, self.proc, "No tiene actividades pendientes. ¡Todo al día!"))
+
+    async def cmd_status(self, tc: TurnContext, person: Person, match) -> None:
+        number = await self._number(match.group(1))
+        await self._send_card(tc, await self._guarded(person, number, self._request_card))
+
+    async def cmd_history(self, tc: TurnContext, person: Person, match) -> None:
+        number = await self._number(match.group(1))
+
+        async def build(p: Person, n: str) -> dict:
+            request = await self.service.get(n)
+            return cards.history_card(request, await self.service.history(n, p))
+
+        await self._send_card(tc, await self._guarded(person, number, build))
+
+    async def cmd_agenda(self, tc: TurnContext, person: Person, match) -> None:
+        if not person.is_ocoim:
+            await tc.send_activity(MessageFactory.text("La agenda es para el equipo de OCOIM. "
+                                                       "Escriba «mis solicitudes» para ver las suyas."))
+            return
+        requests = await self.store.find(RequestQuery(open_only=True))
+        await self._send_card(tc, cards.agenda_card(self.proc, requests, {}))
+
+    async def cmd_take_role(self, tc: TurnContext, person: Person, match) -> None:
+        """Local mode only: one person plays any role, to try the whole procedure from one chat."""
+        word, area = match.group(1).lower(), (match.group(2) or "").upper()
+        role = ROLE_WORDS.get(word) or (Role[word.upper()] if word.upper() in Role.__members__ else None)
+        if role is None:
+            await tc.send_activity(MessageFactory.text(
+                "Rol desconocido. Use: coordinador, prensa, comunicacion, diseñador, jefe, analista, "
+                "director <ÁREA> o solicitante <ÁREA>."))
+            return
+        areas = await self.directory.areas()
+        if role in (Role.DIRECTOR, Role.REQUESTER) and area not in areas:
+            await tc.send_activity(MessageFactory.text(
+                f"Indique el área: {', '.join(sorted(areas))}. Por ejemplo: «rol {word} DE»."))
+            return
+        await self.directory.grant_role(person.id, role.value, area or None)
+        where = f" del área {area}" if area else ""
+        await tc.send_activity(MessageFactory.text(
+            f"Modo local: ahora también tiene el rol {role.label}{where}. Escriba «mis pendientes»."))
+
+    # ── Card verbs ──────────────────────────────────────────────────────────────────────────
+
+    async def on_card_action(self, turn_context: TurnContext, verb_name: str, data: dict[str, Any]) -> dict:
+        person = await self.person_of(turn_context)
+        await self.remember(turn_context, person)
+        handler = verb.handlers.get(verb_name)
+        if handler is None:
+            return invoke.error_response(400, "accion_desconocida",
+                                         "Esta acción no existe o ya no está disponible.")
+        try:
+            return await handler(self, turn_context, person, data)
+        except NotFound:
+            return invoke.error_response(404, "solicitud_inexistente", "No existe esa solicitud.")
+        except forms.FormError as exc:
+            return invoke.error_response(400, "datos_invalidos", exc.message)
+
+    async def _act(self, person: Person, data: dict, build: Callable[[Request], Command]) -> dict:
+        card_data = forms.card_data(data)
+        try:
+            request = await self.service.get(card_data.number)
+            if not self.service.can_see(request, person):
+                raise NoAccess("No participa en esta solicitud.")
+            command = build(request)
+            outcome = await self.service.act(card_data.number, command, person)
+        except NoAccess as exc:
+            return invoke.error_response(403, "sin_acceso", exc.message)
+        except StaleVersion:
+            return invoke.card_response(await self._current_card(person, card_data.number, stale=True))
+        except ActionRefused as exc:
+            return invoke.card_response(await self._current_card(person, card_data.number, notice=exc.message,
+                                                                 keep=data))
+        self.on_transition()
+        notice = " ".join(outcome.warnings) or None
+        return invoke.card_response(await self._current_card(person, card_data.number, done=notice))
+
+    async def _current_card(self, person: Person, number: str, *, stale: bool = False, notice: str | None = None,
+                            done: str | None = None, keep: dict | None = None) -> dict:
+        view = await self.service.view(number, person)
+        history = await self.store.history(number)
+        if stale and history:
+            last = history[-1]
+            notice = (f"Esta tarjeta estaba desactualizada: {last.summary.rstrip('.')} "
+                      f"el {last.at.strftime('%d/%m/%Y a las %H:%M')}.")
+        names = await self._names_for(view.request)
+        return cards.step_card(self.proc, view.request, viewer_actions=view.actions, people=names,
+                               can_act_user_ids=view.actor_ids, refreshed_for=person.id,
+                               notice=notice or done, history_tail=history[-3:],
+                               today=self.service.clock.now().date())
+
+    async def _names_for(self, request: Request) -> dict[str, str]:
+        from procedure.engine import responsible_role
+
+        role = responsible_role(self.proc, request)
+        if role is None or role in (Role.DIRECTOR.value, Role.OCOIM_TEAM.value):
+            return {}
+        return {p.id: p.name for p in await self.directory.people_with_role(role)}
+
+    async def _request_card(self, person: Person, number: str) -> dict:
+        return await self._current_card(person, number)
+
+    async def _guarded(self, person: Person, number: str | None, build) -> dict:
+        if number is None:
+            return cards.message_card("No encontré esa solicitud. Revise el número (por ejemplo: estado 2026-0001).",
+                                      "attention")
+        try:
+            return await build(person, number)
+        except NotFound:
+            return cards.message_card(f"No existe la solicitud {number}.", "attention")
+        except NoAccess:
+            return cards.message_card(f"No participa en la solicitud {number}.", "attention")
+
+    async def _number(self, text: str) -> str | None:
+        if "-" in text:
+            return text
+        # "estado 7" means this year's request 7.
+        now = self.service.clock.now()
+        return f"{now.year}-{int(text):04d}"
+
+    async def _send_card(self, turn_context: TurnContext, card: dict) -> None:
+        await turn_context.send_activity(MessageFactory.attachment(CardFactory.adaptive_card(card)))
+
+
+# ── The verbs ────────────────────────────────────────────────────────────────────────────────
+
+
+@verb(Verb.INTAKE_SUBMIT)
+async def _intake_submit(bot: ClaquetaBot, tc: TurnContext, person: Person, data: dict) -> dict:
+    areas = await bot.directory.areas()
+    try:
+        intake = forms.parse_intake(data)
+        outcome = await bot.service.file(intake, person)
+    except (IntakeError, forms.FormError) as exc:
+        errors = exc.errors if isinstance(exc, IntakeError) else {"form": exc.message}
+        return invoke.card_response(cards.intake_form_card(areas, forms.intake_values(data), errors))
+    bot.on_transition()
+    return invoke.card_response(cards.request_summary_card(bot.proc, outcome.request, outcome.warnings))
+
+
+@verb(Verb.STEP_COMPLETE)
+async def _complete(bot: ClaquetaBot, tc: TurnContext, person: Person, data: dict) -> dict:
+    return await bot._act(person, data, lambda r: forms.complete_command(bot.proc, r, data))
+
+
+@verb(Verb.REVIEW_APPROVE)
+async def _approve(bot: ClaquetaBot, tc: TurnContext, person: Person, data: dict) -> dict:
+    return await bot._act(person, data, lambda r: forms.simple_command(Action.APPROVE, r, data))
+
+
+@verb(Verb.REVIEW_CHANGES)
+async def _changes(bot: ClaquetaBot, tc: TurnContext, person: Person, data: dict) -> dict:
+    return await bot._act(person, data, lambda r: forms.simple_command(Action.REQUEST_CHANGES, r, data))
+
+
+@verb(Verb.REVIEW_OBSERVE)
+async def _observe(bot: ClaquetaBot, tc: TurnContext, person: Person, data: dict) -> dict:
+    return await bot._act(person, data, lambda r: forms.simple_command(Action.OBSERVE, r, data))
+
+
+@verb(Verb.REQUEST_HOLD)
+async def _hold(bot: ClaquetaBot, tc: TurnContext, person: Person, data: dict) -> dict:
+    return await bot._act(person, data, lambda r: forms.simple_command(Action.HOLD, r, data))
+
+
+@verb(Verb.REQUEST_RESUME)
+async def _resume(bot: ClaquetaBot, tc: TurnContext, person: Person, data: dict) -> dict:
+    return await bot._act(person, data, lambda r: forms.simple_command(Action.RESUME, r, data))
+
+
+@verb(Verb.REQUEST_CANCEL)
+async def _cancel(bot: ClaquetaBot, tc: TurnContext, person: Person, data: dict) -> dict:
+    return await bot._act(person, data, lambda r: forms.simple_command(Action.CANCEL, r, data))
+
+
+@verb(Verb.REQUEST_REASSIGN)
+async def _reassign(bot: ClaquetaBot, tc: TurnContext, person: Person, data: dict) -> dict:
+    target_id = forms.reassign_target(data)
+    target = await bot.directory.person(target_id) if target_id else None
+    if target is None:
+        return invoke.error_response(400, "persona_inexistente", "Elija a una persona de la lista.")
+    return await bot._act(person, data, lambda r: forms.simple_command(Action.REASSIGN, r, data, assignee=target))
+
+
+@verb(Verb.REQUEST_REFRESH, Verb.REQUEST_SHOW)
+async def _show(bot: ClaquetaBot, tc: TurnContext, person: Person, data: dict) -> dict:
+    card_data = forms.card_data(data)
+    try:
+        return invoke.card_response(await bot._current_card(person, card_data.number))
+    except NoAccess as exc:
+        return invoke.error_response(403, "sin_acceso", exc.message)
+
+
+@verb(Verb.REQUEST_HISTORY)
+async def _history(bot: ClaquetaBot, tc: TurnContext, person: Person, data: dict) -> dict:
+    card_data = forms.card_data(data)
+    try:
+        entries = await bot.service.history(card_data.number, person)
+    except NoAccess as exc:
+        return invoke.error_response(403, "sin_acceso", exc.message)
+    return invoke.card_response(cards.history_card(await bot.service.get(card_data.number), entries))
