@@ -65,7 +65,8 @@ def build(settings: Settings, *, notifier=None) -> Components:
         mailer=EmlMailer(data / "correos", sender=settings.office_mailbox or "ocoim@proinversion.gob.pe"),
         calendar=IcsCalendar(data / "reuniones", clock=clock), files=FolderFileStore(data / "archivos"),
     )
-    bot = ClaquetaBot(proc, service, store, directory, is_local=settings.is_local, on_transition=dispatcher.wake)
+    bot = ClaquetaBot(proc, service, store, directory, is_local=settings.is_local, on_transition=dispatcher.wake,
+                      calendar=dispatcher.calendar)
     components = Components(settings, deadlines, store, directory, clock, service, dispatcher, bot)
     components.proactive_holder = holder  # type: ignore[attr-defined]
     return components

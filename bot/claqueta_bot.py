@@ -19,7 +19,7 @@ from procedure.engine import Action, ActionRefused, Command, IntakeError, Person
 from procedure.model import Procedure
 from procedure.request import Request
 from procedure.roles import Role
-from services.ports import Directory, NotFound, RequestQuery, RequestStore
+from services.ports import Calendar, Directory, NotFound, RequestQuery, RequestStore
 from services.requests import NoAccess, RequestService
 
 log = logging.getLogger(__name__)
@@ -80,8 +80,9 @@ verb = VerbRegistry()
 
 class ClaquetaBot(ClaquetaActivityHandler):
     def __init__(self, proc: Procedure, service: RequestService, store: RequestStore, directory: Directory, *,
-                 is_local: bool, on_transition: Callable[[], None] = lambda: None):
+                 is_local: bool, on_transition: Callable[[], None] = lambda: None, calendar: Calendar | None = None):
         super().__init__()
+        self.calendar = calendar
         self.proc = proc
         self.service = service
         self.store = store
@@ -372,3 +373,24 @@ async def _history(bot: ClaquetaBot, tc: TurnContext, person: Person, data: dict
     except NoAccess as exc:
         return invoke.error_response(403, "sin_acceso", exc.message)
     return invoke.card_response(cards.history_card(await bot.service.get(card_data.number), entries))
+
+
+@verb(Verb.REQUEST_EDIT)
+async def _edit(bot: ClaquetaBot, tc: TurnContext, person: Person, data: dict) -> dict:
+    return await bot._act(person, data, lambda r: forms.edit_command(r, data))
+
+
+@verb(Verb.MEETING_SLOTS)
+async def _slots(bot: ClaquetaBot, tc: TurnContext, person: Person, data: dict) -> dict:
+    """Free slots of the review's attendees on the chosen day (or the next working day), as a notice."""
+    card_data = forms.card_data(data)
+    day = forms.meeting_day(data) or bot.service.clock.now().date()
+    minutes = forms.meeting_minutes(data)
+    request = await bot.service.get(card_data.number)
+    attendees = tuple(p.email for p in await bot.directory.people_with_role(Role.COORDINATOR.value) if p.email)
+    slots = await bot.calendar.free_slots(attendees, day, minutes) if bot.calendar else []
+    if slots:
+        notice = "Horarios libres: " + ", ".join(s.strftime("%d/%m %H:%M") for s in slots) + "."
+    else:
+        notice = f"No hay horarios libres el {day.strftime('%d/%m/%Y')}; pruebe otra fecha."
+    return invoke.card_response(await bot._current_card(person, request.number, notice=notice))

@@ -154,3 +154,31 @@ def simple_command(action: Action, request: Request, data: Mapping[str, Any], *,
 
 def reassign_target(data: Mapping[str, Any]) -> str:
     return Inputs.get(data, Inputs.REASSIGN_PERSON)
+
+
+def meeting_day(data: Mapping[str, Any]) -> date | None:
+    return _date(data, Inputs.MEETING_DATE, "Fecha de la reunión")
+
+
+def meeting_minutes(data: Mapping[str, Any]) -> int:
+    raw = Inputs.get(data, Inputs.MEETING_MINUTES)
+    return int(raw) if raw.isdigit() else 60
+
+
+def edit_command(request: Request, data: Mapping[str, Any]) -> Command:
+    """Only the fields the person changed; the title is never among them."""
+    cd = card_data(data)
+    changes: dict[str, Any] = {}
+    due = _date(data, Inputs.EDIT_DUE_DATE, "Fecha de entrega")
+    if due and due != request.due_date:
+        changes["due_date"] = due
+    for field, input_id in (("purpose", Inputs.EDIT_PURPOSE), ("inputs", Inputs.EDIT_INPUTS)):
+        if input_id in data and Inputs.get(data, input_id) != getattr(request, field):
+            changes[field] = Inputs.get(data, input_id)
+    if Inputs.EDIT_LINKS in data:
+        links = _lines(Inputs.get(data, Inputs.EDIT_LINKS))
+        if links != tuple(link.url for link in request.links):
+            changes["links"] = links
+    if "title" in data:
+        changes["title"] = Inputs.get(data, "title")
+    return Command(Action.EDIT, cd.version, None, changes=changes)

@@ -250,3 +250,28 @@ async def test_local_mode_lets_one_person_take_any_role(chat):
                               {"number": number, "version": 1, "step": "PRE-01", **inputs_for("PRE-01", number)})
     assert answer["statusCode"] == 200
     assert (await chat.components.store.get(number)).step_id == "PRE-02"
+
+
+def test_every_verb_a_card_can_send_has_a_handler():
+    from bot.claqueta_bot import verb as registry
+
+    pending = {Verb.REMINDER_SNOOZE, Verb.AGENDA_FILTER}  # issue 5 wires these
+    assert {v for v in Verb if v.value not in registry.handlers} <= pending
+
+
+async def test_the_request_can_be_corrected_but_its_title_never_changes(chat):
+    number = await _filed(chat)
+    data = {"number": number, "version": 1, Inputs.EDIT_PURPOSE: "Portal y redes", "title": "Otro título"}
+    refused = await chat.click("requester", Verb.REQUEST_EDIT.value, data)
+    assert "El título de la solicitud no puede cambiar" in texts(refused["value"])
+    del data["title"]
+    await chat.click("requester", Verb.REQUEST_EDIT.value, data)
+    request = await chat.components.store.get(number)
+    assert request.purpose == "Portal y redes" and request.title == "Video institucional"
+
+
+async def test_free_slots_are_offered_when_proposing_a_meeting(chat):
+    number = await _filed(chat)
+    answer = await chat.click("coordinator", Verb.MEETING_SLOTS.value,
+                              {"number": number, "version": 1, "step": "PRE-01", Inputs.MEETING_DATE: "2026-12-10"})
+    assert "Horarios libres: 10/12 09:00" in texts(answer["value"])
