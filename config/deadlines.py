@@ -13,6 +13,10 @@ from procedure.definition import PROCEDURE
 class Deadlines(BaseModel):
     lead_time: dict[str, int] = Field(default_factory=lambda: {"A": 25, "B": 12, "default": 12})
     step_days: dict[str, int] = Field(default_factory=lambda: {"default": 2})
+    # Reminders (issue 5): working days overdue before the OCOIM head is told, and the Lima hour from
+    # which the morning's reminders and the coordinator's digest go out.
+    escalate_after_days: int = Field(3, ge=1)
+    reminder_hour: int = Field(8, ge=0, le=23)
 
     @field_validator("step_days")
     @classmethod
