@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hmac
 import logging
+import secrets
 import shutil
 import subprocess
 import sys
@@ -18,6 +20,7 @@ from config.settings import Settings, SettingsError, load_settings
 from procedure.definition import PROCEDURE
 from procedure.validation import validate
 from services.dispatcher import EffectDispatcher
+from services.reminders import ReminderJob
 from services.requests import RequestService
 
 log = logging.getLogger("claqueta")
@@ -35,6 +38,30 @@ class Components:
     service: RequestService
     dispatcher: EffectDispatcher
     bot: object
+    reminders: ReminderJob
+    exports: "LocalExports"
+
+
+class LocalExports:
+    """Excel exports kept under the data folder and served by the bot at an unguessable address."""
+
+    def __init__(self, folder: Path, settings: Settings):
+        self.folder = folder
+        host = settings.public_host or f"localhost:{settings.port}"
+        self.base_url = f"{'http' if settings.is_local else 'https'}://{host}/exportes"
+
+    async def publish(self, name: str, content: bytes) -> str:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        token = secrets.token_urlsafe(18)
+        (self.folder / f"{token}--{name}").write_bytes(content)
+        return f"{self.base_url}/{token}/{name}"
+
+    async def serve(self, request: web.Request) -> web.StreamResponse:
+        token, name = request.match_info["token"], request.match_info["name"]
+        path = self.folder / f"{token}--{name}"
+        if "/" in token or ".." in token or not path.is_file():
+            raise web.HTTPNotFound(text="El archivo no existe o ya no está disponible.")
+        return web.FileResponse(path, headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
 def build(settings: Settings, *, notifier=None) -> Components:
@@ -65,27 +92,63 @@ def build(settings: Settings, *, notifier=None) -> Components:
         mailer=EmlMailer(data / "correos", sender=settings.office_mailbox or "ocoim@proinversion.gob.pe"),
         calendar=IcsCalendar(data / "reuniones", clock=clock), files=FolderFileStore(data / "archivos"),
     )
+    reminders = ReminderJob(proc, store, directory, clock, deadlines)
+    exports = LocalExports(data / "exportes", settings)
     bot = ClaquetaBot(proc, service, store, directory, is_local=settings.is_local, on_transition=dispatcher.wake,
-                      calendar=dispatcher.calendar)
-    components = Components(settings, deadlines, store, directory, clock, service, dispatcher, bot)
+                      calendar=dispatcher.calendar, reminders=reminders, deadlines=deadlines,
+                      publish_export=exports.publish)
+    components = Components(settings, deadlines, store, directory, clock, service, dispatcher, bot, reminders,
+                            exports)
     components.proactive_holder = holder  # type: ignore[attr-defined]
     return components
 
 
-def create_web_app(components: Components) -> web.Application:
+REMINDER_INTERVAL_SECONDS = 300
+
+
+async def run_reminders(components: Components) -> int:
+    """One reminder run: stores today's reminders and digest (never twice) and wakes the dispatcher."""
+    run = await components.reminders.run_once()
+    if run.added:
+        components.dispatcher.wake()
+    return len(run.added)
+
+
+async def _reminder_schedule(components: Components, interval: float = REMINDER_INTERVAL_SECONDS) -> None:
+    # Cheap and idempotent: running it every few minutes on every instance sends each reminder once.
+    while True:
+        try:
+            await run_reminders(components)
+        except Exception:  # a failed run is retried at the next tick
+            log.exception("reminder run failed")
+        await asyncio.sleep(interval)
+
+
+def create_web_app(components: Components, *, schedule_reminders: bool = True,
+                   dispatch_effects: bool = True) -> web.Application:
     from bot.server import NOTIFIER_KEY, create_app
 
-    app = create_app(components.settings, components.bot)
+    async def trigger_reminders(request: web.Request) -> web.Response:
+        """For an external scheduler (several instances): POST with `Authorization: Bearer <token>`."""
+        expected = components.settings.scheduler_token.get_secret_value()
+        given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
+            return web.json_response({"error": "no autorizado"}, status=401)
+        return web.json_response({"added": await run_reminders(components)})
+
+    routes = [web.post("/api/jobs/reminders", trigger_reminders),
+              web.get("/exportes/{token}/{name}", components.exports.serve)]
+    app = create_app(components.settings, components.bot, extra_routes=routes)
 
     async def background(app: web.Application):
         components.proactive_holder["proactive"] = app[NOTIFIER_KEY]  # type: ignore[attr-defined]
-        task = asyncio.create_task(components.dispatcher.run_forever())
+        tasks = [asyncio.create_task(components.dispatcher.run_forever())] if dispatch_effects else []
+        if schedule_reminders:
+            tasks.append(asyncio.create_task(_reminder_schedule(components)))
         yield
-        task.cancel()
-        try:
-            await task
-        except asyncio.CancelledError:
-            pass
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         await components.store.close()
 
     app.cleanup_ctx.append(background)
@@ -97,6 +160,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, help="puerto HTTP (por defecto 3978 o PORT)")
     parser.add_argument("--playground", action="store_true",
                         help="abre también el Microsoft 365 Agents Playground (necesita Node.js)")
+    parser.add_argument("job", nargs="?", choices=["reminders"],
+                        help="«reminders --once»: registra los recordatorios del día y termina")
+    parser.add_argument("--once", action="store_true", help="con «reminders»: una sola ejecución")
     args = parser.parse_args(argv)
     try:
         settings = load_settings(**({"port": args.port} if args.port else {}))
@@ -105,6 +171,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     components = build(settings)
+    if args.job == "reminders":
+        if not args.once:
+            parser.error("use «reminders --once»; el bot en marcha ya los programa cada pocos minutos")
+        added = asyncio.run(_reminders_once(components))
+        print(f"Recordatorios registrados: {added}. El bot en marcha los entrega.")
+        return 0
     log.info("Claqueta en http://localhost:%d/api/messages (%s; datos en %s)", settings.port,
              "modo local, sin inquilino" if settings.is_local else "autenticado", settings.data_dir.resolve())
     playground = _start_playground(settings.port) if args.playground else None
@@ -115,6 +187,13 @@ def main(argv: list[str] | None = None) -> int:
         if playground is not None:
             playground.terminate()
     return 0
+
+
+async def _reminders_once(components: Components) -> int:
+    try:
+        return await run_reminders(components)
+    finally:
+        await components.store.close()
 
 
 def _start_playground(port: int) -> subprocess.Popen | None:

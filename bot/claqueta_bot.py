@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import re
+import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, Awaitable, Callable
 
 from botbuilder.core import CardFactory, MessageFactory, TurnContext
@@ -14,7 +16,12 @@ from bot import forms, invoke
 from bot.activity_handler import ClaquetaActivityHandler
 from bot.proactive import ProactiveNotifier
 from cards import builders as cards
-from cards.verbs import Verb
+from cards import reminders as reminder_cards
+from cards.verbs import Inputs, Verb
+from config.deadlines import Deadlines
+from procedure.request import Effect, EffectKind
+from services import agenda
+from services.reminders import ReminderJob
 from procedure.engine import Action, ActionRefused, Command, IntakeError, Person, StaleVersion
 from procedure.model import Procedure
 from procedure.request import Request
@@ -47,6 +54,8 @@ TEXT_COMMANDS = [
     _cmd(rf"^estado\s+(?:n[°º.]?\s*)?{NUMBER_RE}$", "cmd_status"),
     _cmd(rf"^historial\s+(?:n[°º.]?\s*)?{NUMBER_RE}$", "cmd_history"),
     _cmd(r"^agenda\b(.*)$", "cmd_agenda"),
+    _cmd(r"^(exportar|excel|cuadro de seguimiento)\b.*$", "cmd_export"),
+    _cmd(r"^(reportar|reporte)( de)? (l[ií]nea gr[aá]fica|marca|manual de identidad)\b.*$", "cmd_brand_report"),
     _cmd(r"^rol\s+(\S+)(?:\s+(\S+))?$", "cmd_take_role"),
     _cmd(r"^(hola|buen[oa]s?( d[ií]as| tardes| noches)?|saludos)\W*$", "cmd_hello"),
 ]
@@ -80,9 +89,14 @@ verb = VerbRegistry()
 
 class ClaquetaBot(ClaquetaActivityHandler):
     def __init__(self, proc: Procedure, service: RequestService, store: RequestStore, directory: Directory, *,
-                 is_local: bool, on_transition: Callable[[], None] = lambda: None, calendar: Calendar | None = None):
+                 is_local: bool, on_transition: Callable[[], None] = lambda: None, calendar: Calendar | None = None,
+                 reminders: ReminderJob | None = None, deadlines: Deadlines | None = None,
+                 publish_export: Callable[[str, bytes], Awaitable[str]] | None = None):
         super().__init__()
         self.calendar = calendar
+        self.reminders = reminders
+        self.deadlines = deadlines or Deadlines()
+        self.publish_export = publish_export
         self.proc = proc
         self.service = service
         self.store = store
@@ -192,8 +206,53 @@ class ClaquetaBot(ClaquetaActivityHandler):
             await tc.send_activity(MessageFactory.text("La agenda es para el equipo de OCOIM. "
                                                        "Escriba «mis solicitudes» para ver las suyas."))
             return
-        requests = await self.store.find(RequestQuery(open_only=True))
-        await self._send_card(tc, cards.agenda_card(self.proc, requests, {}))
+        await self._send_card(tc, await self.agenda(person, {}))
+
+    async def cmd_export(self, tc: TurnContext, person: Person, match) -> None:
+        await tc.send_activity(MessageFactory.text(await self.export(person)))
+
+    async def cmd_brand_report(self, tc: TurnContext, person: Person, match) -> None:
+        if not person.is_ocoim:
+            await tc.send_activity(MessageFactory.text("Los reportes de línea gráfica son del equipo de OCOIM."))
+            return
+        await self._send_card(tc, reminder_cards.brand_report_form())
+
+    async def agenda(self, person: Person, selected: dict[str, str]) -> dict:
+        """The coordinator's agenda: open requests by phase, filterable, with this quarter's indicators."""
+        today = self.service.clock.now().date()
+        requests = await self.store.find(RequestQuery(open_only=True, limit=100_000))
+        names = await agenda.load_names(self.directory)
+        groups = agenda.agenda_rows(self.proc, requests, today, self.deadlines, names=names,
+                                    area=selected.get(Inputs.FILTER_AREA) or None,
+                                    piece_type=selected.get(Inputs.FILTER_TYPE) or None,
+                                    owner=selected.get(Inputs.FILTER_OWNER) or None)
+        versions = {r.number: r.version for r in requests}
+        rows = {phase.label: [cards.AgendaRow(number=row.number, version=versions[row.number], title=row.title,
+                                              step_id=row.step_id, step_name=row.step_name, owner=row.owner,
+                                              deadline=row.deadline, status=row.status,
+                                              overdue=row.days_overdue > 0) for row in phase_rows]
+                for phase, phase_rows in groups.items()}
+        start = today - timedelta(days=90)
+        histories = {r.number: await self.store.history(r.number) for r in requests}
+        indicators = agenda.indicators(self.proc, requests, histories, start, today, today, self.deadlines)
+        owners = {**names.people, **{role.value: role.label for role in Role if role not in (
+            Role.REQUESTER, Role.OCOIM_TEAM)}}
+        return cards.agenda_card(rows, areas=await self.directory.areas(), owners=owners, selected=selected,
+                                 indicators=agenda.indicator_rows(self.proc, indicators))
+
+    async def export(self, person: Person) -> str:
+        if not person.is_ocoim:
+            return "La exportación del cuadro de seguimiento es para el equipo de OCOIM."
+        if self.publish_export is None:
+            return "La exportación no está disponible en esta instalación."
+        today = self.service.clock.now().date()
+        requests = await self.store.find(RequestQuery(limit=100_000))
+        histories = {r.number: await self.store.history(r.number) for r in requests}
+        content = agenda.export_tracking_xlsx(self.proc, requests, histories, today, self.deadlines,
+                                              names=await agenda.load_names(self.directory))
+        url = await self.publish_export(f"seguimiento-{today.isoformat()}.xlsx", content)
+        return (f"Cuadro de seguimiento al {today.strftime('%d/%m/%Y')} ({len(requests)} solicitudes): "
+                f"[descargar el Excel]({url})")
 
     async def cmd_take_role(self, tc: TurnContext, person: Person, match) -> None:
         """Local mode only: one person plays any role, to try the whole procedure from one chat."""
@@ -394,3 +453,46 @@ async def _slots(bot: ClaquetaBot, tc: TurnContext, person: Person, data: dict) 
     else:
         notice = f"No hay horarios libres el {day.strftime('%d/%m/%Y')}; pruebe otra fecha."
     return invoke.card_response(await bot._current_card(person, request.number, notice=notice))
+
+
+@verb(Verb.AGENDA_FILTER)
+async def _agenda_filter(bot: ClaquetaBot, tc: TurnContext, person: Person, data: dict) -> dict:
+    if not person.is_ocoim:
+        return invoke.error_response(403, "sin_acceso", "La agenda es para el equipo de OCOIM.")
+    selected = {k: Inputs.get(data, k) for k in (Inputs.FILTER_AREA, Inputs.FILTER_TYPE, Inputs.FILTER_OWNER)}
+    return invoke.card_response(await bot.agenda(person, selected))
+
+
+@verb(Verb.AGENDA_EXPORT)
+async def _agenda_export(bot: ClaquetaBot, tc: TurnContext, person: Person, data: dict) -> dict:
+    return invoke.message_response(await bot.export(person))
+
+
+@verb(Verb.REMINDER_SNOOZE)
+async def _snooze(bot: ClaquetaBot, tc: TurnContext, person: Person, data: dict) -> dict:
+    card_data = forms.card_data(data)
+    if bot.reminders is None:
+        return invoke.error_response(400, "sin_recordatorios", "Los recordatorios no están activos.")
+    try:
+        days = await bot.reminders.snooze(card_data.number, card_data.step or "", person.id)
+    except ActionRefused as exc:
+        return invoke.error_response(403, "no_permitido", exc.message)
+    until = max(days).strftime("%d/%m/%Y") if days else "mañana"
+    return invoke.message_response(f"Listo: no recibirá recordatorios de {card_data.step} hasta después del {until}.")
+
+
+@verb(Verb.BRAND_REPORT)
+async def _brand_report(bot: ClaquetaBot, tc: TurnContext, person: Person, data: dict) -> dict:
+    if not person.is_ocoim:
+        return invoke.error_response(403, "sin_acceso", "Los reportes de línea gráfica son del equipo de OCOIM.")
+    piece, detail = Inputs.get(data, Inputs.BRAND_PIECE)[:500], Inputs.get(data, Inputs.BRAND_DETAIL)[:2000]
+    if not piece or not detail:
+        return invoke.error_response(400, "datos_incompletos", "Indique la pieza y qué incumple.")
+    report = Effect(id=f"brand/{uuid.uuid4()}", kind=EffectKind.NOTIFY, request_number="",
+                    payload={"to": {"role": Role.COORDINATOR.value}, "template": "brand_report",
+                             "by": person.id, "by_name": person.name, "piece": piece, "detail": detail})
+    await bot.store.add_effects([report])
+    bot.on_transition()
+    return invoke.card_response(cards.message_card(
+        "Gracias: su reporte de incumplimiento de la línea gráfica fue enviado al Coordinador(a) de Marketing "
+        "e Imagen Institucional.", "good"))

@@ -6,7 +6,9 @@ from typing import Any, Callable
 
 from bot.proactive import ProactiveNotifier
 from cards import builders as cards
+from cards import reminders as reminder_cards
 from cards.text import escape
+from services.reminders import SNOOZE_TEMPLATE
 from procedure.engine import open_actions
 from procedure.model import Procedure
 from services.ports import Directory, RequestStore, Unreachable
@@ -18,6 +20,8 @@ TEXTS = {
     "cancel": "La solicitud {number} «{title}» fue cancelada. Motivo: {reason}",
     "observation": "Nueva observación en la solicitud {number} «{title}»: {text}",
     "milestone": "Solicitud {number} «{title}»: {text}",
+    "brand_report": ("Reporte de línea gráfica de {by}: la pieza «{piece}» no cumple el Manual de Identidad "
+                     "Institucional. Detalle: {detail}"),
     "unreachable": ("No pude avisar a {person_name} sobre la solicitud {number} ({step_id}): aún no ha "
                     "iniciado una conversación con el bot. Pídale que escriba «hola» al bot en Teams."),
 }
@@ -33,15 +37,28 @@ class TeamsNotifier:
         self._proactive = proactive
 
     async def notify(self, person_id: str, message: dict[str, Any]) -> dict:
+        template = message.get("template")
+        if template == SNOOZE_TEMPLATE:
+            return {"skipped": "marca de posposición"}
         reference = await self.store.get_reference(person_id)
         if reference is None:
             raise Unreachable(person_id)
+        proactive = self._proactive()
+        if template == "digest":
+            return {"activity_id": await proactive.send_card(reference, reminder_cards.digest_card(message))}
+        if template == "brand_report":
+            return {"activity_id": await proactive.send(reference, TEXTS["brand_report"].format(
+                by=escape(message.get("by_name", "")), piece=escape(message.get("piece", "")),
+                detail=escape(message.get("detail", ""))))}
         request = await self.store.get(message["number"])
-        template = message.get("template")
+        if template in reminder_cards.HEADLINES:
+            if message.get("step_id") != request.step_id or not request.is_open:
+                return {"skipped": "la solicitud ya avanzó"}
+            card = reminder_cards.reminder_card(message, request.number, request.version)
+            return {"activity_id": await proactive.send_card(reference, card)}
         if template == "step_opened" and message.get("step_id") != request.step_id:
             # The request moved on before this card went out: its current step already has its own card.
             return {"skipped": f"la solicitud ya no está en {message.get('step_id')}"}
-        proactive = self._proactive()
         if template in ("step_opened", "filed"):
             person = await self.directory.person(person_id)
             if person is None:

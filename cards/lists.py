@@ -8,7 +8,7 @@ from typing import Any, Mapping, Sequence
 
 from microsoft_teams.cards import CardElement, Choice, ChoiceSetInput, Column, ColumnSet, TextBlock
 
-from cards.base import actions, build, heading, para, section
+from cards.base import facts, actions, build, heading, para, section
 from cards.intake import current_step_label
 from cards.text import escape, escape_line, fmt_date, fmt_datetime, plain
 from cards.verbs import CardData, Inputs, Verb, execute_action
@@ -86,8 +86,9 @@ class AgendaRow:
 
 def agenda_card(groups: Mapping[str, Sequence[AgendaRow]], *, areas: Mapping[str, str] | None = None,
                 owners: Mapping[str, str] | None = None, selected: Mapping[str, str] | None = None,
-                title: str = "Agenda de solicitudes") -> dict[str, Any]:
-    """`agenda`: requests in progress grouped by phase (label → rows), with area/type/owner filters."""
+                title: str = "Agenda de solicitudes", indicators: Sequence[tuple[str, Any]] = ()) -> dict[str, Any]:
+    """`agenda`: requests in progress grouped by phase (label → rows), with area/type/owner filters,
+    the office's indicators and the Excel export."""
     areas, owners, selected = areas or {}, owners or {}, selected or {}
     body: list[CardElement] = heading(escape_line(title, 120))
     body.append(ColumnSet(columns=[
@@ -104,7 +105,11 @@ def agenda_card(groups: Mapping[str, Sequence[AgendaRow]], *, areas: Mapping[str
             choices=[Choice(title=plain(n, 60), value=i) for i, n in owners.items()],
             value=selected.get(Inputs.FILTER_OWNER) or None)]),
     ]))
-    body.append(actions(execute_action(Verb.AGENDA_FILTER, "Filtrar")))
+    body.append(actions(execute_action(Verb.AGENDA_FILTER, "Filtrar"),
+                        execute_action(Verb.AGENDA_EXPORT, "Exportar a Excel")))
+    if indicators:
+        body.append(section("Indicadores"))
+        body.append(facts((escape_line(label, 80), str(value)) for label, value in indicators))
     total = 0
     for phase, rows in groups.items():
         body.append(section(f"{escape_line(phase, 80)} ({len(rows)})"))

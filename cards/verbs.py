@@ -44,6 +44,8 @@ class Verb(str, Enum):
     MEETING_SLOTS = "meeting.slots"  # "Ver horarios libres": free slots around Inputs.MEETING_DATE
     REMINDER_SNOOZE = "reminder.snooze"  # postpone a reminder (Inputs.SNOOZE_DAYS)
     AGENDA_FILTER = "agenda.filter"  # re-render the agenda with Inputs.FILTER_*
+    AGENDA_EXPORT = "agenda.export"  # the tracking table as an Excel file
+    BRAND_REPORT = "brand.report"  # 7.4: a piece that breaks the brand guidelines, to the coordinator
 
 
 class Inputs:
@@ -102,6 +104,10 @@ class Inputs:
     FILTER_AREA = "filter.area"
     FILTER_TYPE = "filter.type"
     FILTER_OWNER = "filter.owner"
+
+    # brand.report
+    BRAND_PIECE = "brand.piece"
+    BRAND_DETAIL = "brand.detail"
 
     @staticmethod
     def deliverable(kind: Any) -> str:

@@ -16,6 +16,7 @@ from config.settings import Settings
 from procedure.definition import PROCEDURE
 from procedure.model import Deliverable, StepKind
 from tests import activities
+from tests.driving import NOW
 from tests.fake_connector import FakeConnector
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,6 +53,10 @@ class Chat:
         assert status == 200
         return [c.body for c in self.connector.delivered[before:]]
 
+    async def post_json(self, path: str, *, token: str) -> tuple[int, dict]:
+        response = await self.client.post(path, headers={"Authorization": f"Bearer {token}"} if token else {})
+        return response.status, await response.json()
+
     async def click(self, who: str, verb: str, data: dict) -> dict:
         activity = activities.card_action(verb, data, service_url=self.connector.service_url, user=user(who))
         activity["conversation"]["id"] = f"a:{who}"
@@ -62,13 +67,14 @@ class Chat:
 
 @pytest.fixture
 async def chat(tmp_path):
-    settings = Settings(_env_file=None, local_mode=True, app_id="", data_dir=tmp_path,
-                        people_file=ROOT / "config" / "people.example.yaml")
+    settings = Settings(_env_file=None, local_mode=True, app_id="", data_dir=tmp_path, now=NOW,
+                        people_file=ROOT / "config" / "people.example.yaml", scheduler_token="programador")
     components = build(settings)
     async with FakeConnector() as connector:
-        async with TestClient(TestServer(create_web_app(components))) as client:
+        async with TestClient(TestServer(create_web_app(components, schedule_reminders=False, dispatch_effects=False))) as client:
             c = Chat(client, connector)
             c.components = components
+            c.clock = components.clock
             yield c
 
 
@@ -255,8 +261,7 @@ async def test_local_mode_lets_one_person_take_any_role(chat):
 def test_every_verb_a_card_can_send_has_a_handler():
     from bot.claqueta_bot import verb as registry
 
-    pending = {Verb.REMINDER_SNOOZE, Verb.AGENDA_FILTER}  # issue 5 wires these
-    assert {v for v in Verb if v.value not in registry.handlers} <= pending
+    assert [v for v in Verb if v.value not in registry.handlers] == []
 
 
 async def test_the_request_can_be_corrected_but_its_title_never_changes(chat):

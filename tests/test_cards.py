@@ -28,6 +28,7 @@ from cards.builders import (
     welcome_card,
 )
 from cards.text import escape, escape_line, plain_html
+from cards import reminders as reminder_cards
 from cards.verbs import CardData, Inputs, Verb, split_choices
 from procedure.definition import PROCEDURE
 from procedure.engine import Action, Command, Intake, apply, file_request, open_actions
@@ -55,7 +56,7 @@ AREA_NAMES = {"DE": "Dirección Ejecutiva", "DSI": "Dirección de Servicios al I
               "OCOIM": "OCOIM"}
 NAMES = {p.id: p.name for p in PEOPLE}
 # Execute verbs that act before a request exists (or on no single request): they carry no CardData.
-NO_CARD_DATA = {Verb.INTAKE_SUBMIT.value, Verb.AGENDA_FILTER.value}
+NO_CARD_DATA = {Verb.INTAKE_SUBMIT.value, Verb.AGENDA_FILTER.value, Verb.AGENDA_EXPORT.value, Verb.BRAND_REPORT.value}
 
 
 # ── Building the requests the bot meets ─────────────────────────────────────────────────────
@@ -168,6 +169,18 @@ def _other_cards() -> Iterator[tuple[str, dict, Request | None]]:
               "Postproducción": [r for r in rows if r.step_id.startswith("POS")]}
     yield "agenda/full", agenda_card(groups, areas=AREA_NAMES, owners=NAMES, selected={Inputs.FILTER_AREA: "DE"}), None
     yield "agenda/empty", agenda_card({"Preproducción": [], "Producción": [], "Postproducción": []}), None
+    yield "agenda/indicators", agenda_card(groups, indicators=[("Entregas a tiempo", "50 %"), (HOSTILE, HOSTILE)]), None
+    reminder = {"step_id": "PRE-14", "step_name": PROCEDURE["PRE-14"].name, "title": HOSTILE,
+                "deadline": "2026-12-11", "status_label": "Vencido (2 días hábiles)", "director": HOSTILE}
+    for template in reminder_cards.HEADLINES:
+        yield f"reminder/{template}", reminder_cards.reminder_card(
+            {**reminder, "template": template}, first.number, first.version), None
+    item = {"number": first.number, "title": HOSTILE, "step_id": "PRE-14", "status_label": "Vencido", "director": HOSTILE}
+    yield "digest/full", reminder_cards.digest_card({"day": "2026-12-14", "overdue": [item] * 12, "due_soon": [item],
+                                                     "awaiting_directors": [item], "at_risk": [item],
+                                                     "failed_effects": {"count": 2, "ids": ["a", "b"]}}), None
+    yield "digest/empty", reminder_cards.digest_card({"day": "2026-12-14"}), None
+    yield "brand/form", reminder_cards.brand_report_form(), None
     stale = TYPE_A[0][10]
     yield "step/outdated", step_card(
         PROCEDURE, stale, viewer_actions=[], people=NAMES, can_act_user_ids=[],
