@@ -46,6 +46,11 @@ class Settings(BaseSettings):
     log_level: str = Field("INFO", validation_alias="CLAQUETA_LOG_LEVEL")
     # Shared secret for the external scheduler that triggers the reminder job.
     scheduler_token: SecretStr = Field(SecretStr(""), validation_alias="CLAQUETA_SCHEDULER_TOKEN")
+    # Host name Teams reaches the bot at (e.g. claqueta.azurewebsites.net): the messaging endpoint is
+    # https://<host>/api/messages. Used to build the Teams app package (deploy/package.py).
+    public_host: str = Field("", validation_alias="CLAQUETA_PUBLIC_HOST")
+    # The Teams app's own id (a GUID); empty means "the same as MicrosoftAppId", the usual choice.
+    teams_app_id: str = Field("", validation_alias="CLAQUETA_TEAMS_APP_ID")
 
     # ── Microsoft Graph (backend "graph") ──
     graph_base_url: str = Field("https://graph.microsoft.com/v1.0", validation_alias="GRAPH_BASE_URL")
@@ -60,6 +65,9 @@ class Settings(BaseSettings):
     sharepoint_drive_id: str = Field("", validation_alias="SHAREPOINT_DRIVE_ID")
     office_mailbox: str = Field("", validation_alias="OFFICE_MAILBOX")
     outlook_originator_id: str = Field("", validation_alias="OUTLOOK_ORIGINATOR_ID")
+    # JSON maps for graph/directory.py: role → Entra group id, and area code → the director's user id.
+    graph_role_groups: dict[str, str] = Field(default_factory=dict, validation_alias="GRAPH_ROLE_GROUPS")
+    graph_area_directors: dict[str, str] = Field(default_factory=dict, validation_alias="GRAPH_AREA_DIRECTORS")
 
     @field_validator("now", mode="after")
     @classmethod
