@@ -79,24 +79,29 @@ def build(settings: Settings, *, notifier=None) -> Components:
     data = settings.data_dir
     data.mkdir(parents=True, exist_ok=True)
     clock = FixedClock(settings.now) if settings.now else SystemClock()
-    store = SqliteRequestStore(data / "claqueta.db")
-    directory = YamlDirectory(settings.people_file, data / "directory-overrides.json", match_names=settings.is_local)
+    if settings.backend == "graph":
+        store, directory, mailer, calendar, files, publish = _graph_adapters(settings, clock)
+    else:
+        store = SqliteRequestStore(data / "claqueta.db")
+        directory = YamlDirectory(settings.people_file, data / "directory-overrides.json",
+                                  match_names=settings.is_local)
+        mailer = EmlMailer(data / "correos", sender=settings.office_mailbox or "ocoim@proinversion.gob.pe")
+        calendar = IcsCalendar(data / "reuniones", clock=clock)
+        files = FolderFileStore(data / "archivos")
+        publish = None
     service = RequestService(proc, store, directory, clock, deadlines.lead_time)
     holder: dict = {}
     if notifier is None:
         from bot.notifier import TeamsNotifier
 
         notifier = TeamsNotifier(proc, service, store, directory, lambda: holder["proactive"])
-    dispatcher = EffectDispatcher(
-        proc, store, directory, clock, notifier=notifier,
-        mailer=EmlMailer(data / "correos", sender=settings.office_mailbox or "ocoim@proinversion.gob.pe"),
-        calendar=IcsCalendar(data / "reuniones", clock=clock), files=FolderFileStore(data / "archivos"),
-    )
+    dispatcher = EffectDispatcher(proc, store, directory, clock, notifier=notifier, mailer=mailer,
+                                  calendar=calendar, files=files)
     reminders = ReminderJob(proc, store, directory, clock, deadlines)
     exports = LocalExports(data / "exportes", settings)
     bot = ClaquetaBot(proc, service, store, directory, is_local=settings.is_local, on_transition=dispatcher.wake,
-                      calendar=dispatcher.calendar, reminders=reminders, deadlines=deadlines,
-                      publish_export=exports.publish)
+                      calendar=calendar, reminders=reminders, deadlines=deadlines,
+                      publish_export=publish or exports.publish)
     components = Components(settings, deadlines, store, directory, clock, service, dispatcher, bot, reminders,
                             exports)
     components.proactive_holder = holder  # type: ignore[attr-defined]
@@ -122,6 +127,33 @@ async def _reminder_schedule(components: Components, interval: float = REMINDER_
         except Exception:  # a failed run is retried at the next tick
             log.exception("reminder run failed")
         await asyncio.sleep(interval)
+
+
+def _graph_adapters(settings: Settings, clock):
+    """The Microsoft 365 backend: SharePoint lists, the office mailbox and calendar, the document library."""
+    from graph.calendar import GraphCalendar
+    from graph.client import build_graph_client, validate_graph_settings
+    from graph.directory import GraphDirectory
+    from graph.files import GraphFileStore
+    from graph.mail import GraphMailer
+    from graph.sharepoint_store import SharePointRequestStore
+    from local.directory import load_people_file
+
+    validate_graph_settings(settings)
+    client = build_graph_client(settings)
+    # Areas and their names come from the same people file as locally; roles come from Entra groups.
+    people = load_people_file(settings.people_file)
+    areas = {code: area.name for code, area in people.areas.items()}
+    directors = settings.graph_area_directors or {code: a.director for code, a in people.areas.items() if a.director}
+    files = GraphFileStore(client, settings.sharepoint_drive_id)
+
+    async def publish(name: str, content: bytes) -> str:
+        return (await files.put("Exportes", name, content))["url"]
+
+    return (SharePointRequestStore(client, settings.sharepoint_site_id),
+            GraphDirectory(client, settings.graph_role_groups, directors, areas),
+            GraphMailer(client, settings.office_mailbox), GraphCalendar(client, settings.office_mailbox, clock=clock),
+            files, publish)
 
 
 def create_web_app(components: Components, *, schedule_reminders: bool = True,

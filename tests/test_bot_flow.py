@@ -110,6 +110,10 @@ def inputs_for(step_id: str, number: str) -> dict:
 
 
 async def test_type_a_request_walked_through_the_bot_with_an_adjust_loop_at_each_review(chat):
+    await walk_type_a_with_adjustments(chat)
+
+
+async def walk_type_a_with_adjustments(chat) -> None:
     for who in IDS:
         await chat.say(who, "hola")  # everyone has talked to the bot once: it can reach them later
 
