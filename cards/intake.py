@@ -62,6 +62,7 @@ def intake_form_card(areas: Mapping[str, str], values: Mapping[str, Any] | None 
                        in areas else None, placeholder="Elija su área", error_message="Elija el área usuaria."),
         *_error(errors, Inputs.AREA),
         DateInput(id=Inputs.DUE_DATE, label="Fecha de entrega prevista o tentativa", is_required=True,
+                  placeholder="dd/mm/aaaa",
                   min=today.isoformat(), value=_value(values, Inputs.DUE_DATE),
                   error_message="Indique una fecha de entrega desde hoy."),
         *_error(errors, Inputs.DUE_DATE),

@@ -188,7 +188,7 @@ def _complete_inputs(proc: Procedure, request: Request, step: Step, today: date)
                         value="true" if c and c.outside_producer else "false", value_on="true", value_off="false"),
         ]
     if step.id == "PRO-01":
-        items.append(DateInput(id=Inputs.PRODUCTION_DEADLINE, label="Plazo de producción definido",
+        items.append(DateInput(id=Inputs.PRODUCTION_DEADLINE, label="Plazo de producción definido", placeholder="dd/mm/aaaa",
                                min=today.isoformat(), value=(request.production_deadline or request.due_date).isoformat()))
     if step.id == "PRE-17":
         items.append(TextInput(id=Inputs.CONTRACT_REF, label="Referencia del pedido o contrato (opcional)",
@@ -214,8 +214,8 @@ def _complete_inputs(proc: Procedure, request: Request, step: Step, today: date)
     if step.kind is StepKind.MEETING:
         items += [
             para("**Reunión de revisión**" + (" (o envíe por correo)" if step.id in MEETING_OR_EMAIL else "")),
-            DateInput(id=Inputs.MEETING_DATE, label="Fecha", min=today.isoformat()),
-            TimeInput(id=Inputs.MEETING_TIME, label="Hora", min="08:00", max="18:00"),
+            DateInput(id=Inputs.MEETING_DATE, label="Fecha", min=today.isoformat(), placeholder="dd/mm/aaaa"),
+            TimeInput(id=Inputs.MEETING_TIME, label="Hora", min="08:00", max="18:00", placeholder="hh:mm"),
             ChoiceSetInput(id=Inputs.MEETING_MINUTES, label="Duración", style="compact", value="60",
                            choices=[Choice(title=f"{m} minutos", value=str(m)) for m in MEETING_MINUTES]),
             TextInput(id=Inputs.MEETING_NOTES, label="Mensaje para los invitados (opcional)", is_multiline=True,
@@ -241,8 +241,8 @@ def _reason_card(card: CardData, verb: Verb, input_id: str, label: str, button: 
                  style: str | None = None, extra: Sequence[CardElement] = ()) -> list[CardElement]:
     return [
         *extra,
-        TextInput(id=input_id, label=label, is_multiline=True, is_required=required or None, max_length=MAX_TEXT,
-                  error_message="Escriba el motivo." if required else None),
+        TextInput(id=input_id, label=label, placeholder=f"{label}…", is_multiline=True, is_required=required or None,
+                  max_length=MAX_TEXT, error_message="Escriba el motivo." if required else None),
         actions(card.execute(verb, button, style=style)),
     ]
 
@@ -289,7 +289,7 @@ def _action_elements(proc: Procedure, request: Request, step: Step | None, viewe
     if Action.EDIT in viewer_actions:
         manage.append(show_card("Corregir datos", [
             para("El título no se puede cambiar.", subtle=True),
-            DateInput(id=Inputs.EDIT_DUE_DATE, label="Fecha de entrega", min=today.isoformat(),
+            DateInput(id=Inputs.EDIT_DUE_DATE, label="Fecha de entrega", min=today.isoformat(), placeholder="dd/mm/aaaa",
                       value=request.due_date.isoformat()),
             TextInput(id=Inputs.EDIT_PURPOSE, label="¿Para qué se usará?", is_multiline=True, max_length=MAX_TEXT,
                       value=request.purpose or None),

@@ -307,10 +307,8 @@ def file_request(
     warning = lead_time_warning(intake.due_date, today, intake.expected_type, lead_times)
     entry = _entry(request, 0, proc.start, "file", f"{requester.name} registró la solicitud «{title}».",
                    requester, now, detail={"warning": warning} if warning else {})
+    # The requester sees the request (and any warning) in the reply to the form; the coordinator gets PRE-01.
     effects = _opening_effects(proc, request, 0, warning=warning)
-    effects.append(_effect(request, len(effects), EffectKind.NOTIFY, {
-        "to": {"person": requester.id}, "template": "filed", "warning": warning,
-    }))
     return Outcome(request, [entry], effects, [warning] if warning else [])
 
 
