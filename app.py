@@ -96,7 +96,7 @@ def build(settings: Settings, *, notifier=None) -> Components:
 
         notifier = TeamsNotifier(proc, service, store, directory, lambda: holder["proactive"])
     dispatcher = EffectDispatcher(proc, store, directory, clock, notifier=notifier, mailer=mailer,
-                                  calendar=calendar, files=files)
+                                  calendar=calendar, files=files, lease_seconds=settings.effect_lease_seconds)
     reminders = ReminderJob(proc, store, directory, clock, deadlines)
     exports = LocalExports(data / "exportes", settings)
     bot = ClaquetaBot(proc, service, store, directory, is_local=settings.is_local, on_transition=dispatcher.wake,

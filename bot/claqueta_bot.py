@@ -232,9 +232,12 @@ class ClaquetaBot(ClaquetaActivityHandler):
                                               deadline=row.deadline, status=row.status,
                                               overdue=row.days_overdue > 0) for row in phase_rows]
                 for phase, phase_rows in groups.items()}
+        # Indicators cover the last 90 days, delivered requests included.
         start = today - timedelta(days=90)
-        histories = {r.number: await self.store.history(r.number) for r in requests}
-        indicators = agenda.indicators(self.proc, requests, histories, start, today, today, self.deadlines)
+        recent = [r for r in await self.store.find(RequestQuery(limit=100_000))
+                  if r.is_open or (r.delivered_at and r.delivered_at.date() >= start)]
+        histories = {r.number: await self.store.history(r.number) for r in recent}
+        indicators = agenda.indicators(self.proc, recent, histories, start, today, today, self.deadlines)
         owners = {**names.people, **{role.value: role.label for role in Role if role not in (
             Role.REQUESTER, Role.OCOIM_TEAM)}}
         return cards.agenda_card(rows, areas=await self.directory.areas(), owners=owners, selected=selected,

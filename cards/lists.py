@@ -107,9 +107,6 @@ def agenda_card(groups: Mapping[str, Sequence[AgendaRow]], *, areas: Mapping[str
     ]))
     body.append(actions(execute_action(Verb.AGENDA_FILTER, "Filtrar"),
                         execute_action(Verb.AGENDA_EXPORT, "Exportar a Excel")))
-    if indicators:
-        body.append(section("Indicadores"))
-        body.append(facts((escape_line(label, 80), str(value)) for label, value in indicators))
     total = 0
     for phase, rows in groups.items():
         body.append(section(f"{escape_line(phase, 80)} ({len(rows)})"))
@@ -135,4 +132,7 @@ def agenda_card(groups: Mapping[str, Sequence[AgendaRow]], *, areas: Mapping[str
     shown_all = sum(len(r) for r in groups.values())
     if shown_all > total:
         body.append(para(f"Se muestran {total} de {shown_all}; use los filtros para ver el resto.", subtle=True))
+    if indicators:  # after the requests: the agenda is for acting, the figures are context
+        body.append(section("Indicadores"))
+        body.append(facts((escape_line(label, 80), str(value)) for label, value in indicators))
     return build(body, fallback_text=plain(title, 120))

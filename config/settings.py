@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     deadlines_file: Path = Field(CONFIG_DIR / "deadlines.yaml", validation_alias="CLAQUETA_DEADLINES_FILE")
     max_body_bytes: int = Field(256 * 1024, validation_alias="CLAQUETA_MAX_BODY_BYTES")
     log_level: str = Field("INFO", validation_alias="CLAQUETA_LOG_LEVEL")
+    # How long a worker holds an effect it is delivering; after a crash, others retry it once this passes.
+    effect_lease_seconds: int = Field(60, ge=1, le=3600, validation_alias="CLAQUETA_EFFECT_LEASE_SECONDS")
     # Shared secret for the external scheduler that triggers the reminder job.
     scheduler_token: SecretStr = Field(SecretStr(""), validation_alias="CLAQUETA_SCHEDULER_TOKEN")
     # Host name Teams reaches the bot at (e.g. claqueta.azurewebsites.net): the messaging endpoint is

@@ -265,6 +265,11 @@ class SqliteRequestStore:
         if query.step_id is not None:
             where.append("step_id = ?")
             params.append(query.step_id)
+        if query.step_ids is not None:
+            if not query.step_ids:
+                return []
+            where.append(f"step_id IN ({', '.join('?' for _ in query.step_ids)})")
+            params += list(query.step_ids)
         if query.participant is not None:
             where.append("number IN (SELECT request_number FROM participants WHERE person_id = ?)")
             params.append(query.participant)

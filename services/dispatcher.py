@@ -34,7 +34,7 @@ class PermanentFailure(Exception):
 class EffectDispatcher:
     def __init__(self, proc: Procedure, store: RequestStore, directory: Directory, clock: Clock, *,
                  notifier: Notifier, mailer: Mailer, calendar: Calendar, files: FileStore,
-                 max_attempts: int = 6, base_delay: float = 2.0, max_delay: float = 600.0,
+                 max_attempts: int = 6, base_delay: float = 2.0, max_delay: float = 600.0, lease_seconds: int = 60,
                  teams_link: str = "", rng: random.Random | None = None):
         self.proc = proc
         self.store = store
@@ -45,6 +45,7 @@ class EffectDispatcher:
         self.calendar = calendar
         self.files = files
         self.max_attempts = max_attempts
+        self.lease_seconds = lease_seconds
         self.base_delay = base_delay
         self.max_delay = max_delay
         self.teams_link = teams_link
@@ -67,7 +68,7 @@ class EffectDispatcher:
         delivered = 0
         now = self.clock.now()
         for record in await self.store.due_effects(now, limit):
-            if not await self.store.claim_effect(record.id, now):
+            if not await self.store.claim_effect(record.id, now, self.lease_seconds):
                 continue  # another worker has it
             if await self._deliver(record):
                 delivered += 1

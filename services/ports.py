@@ -42,6 +42,8 @@ class RequestQuery:
     area: str | None = None
     step_id: str | None = None
     participant: str | None = None  # requester or named assignee
+    # Only requests at one of these steps (a store may ignore it: callers filter again). Empty: none.
+    step_ids: tuple[str, ...] | None = None
     limit: int = 500
 
 

@@ -12,6 +12,10 @@ from procedure.roles import Role
 from services.ports import Clock, ConcurrencyConflict, Directory, NotFound, RequestQuery, RequestStore
 
 
+# Enough for any office; the list card shows the first ones and says how many there are.
+PENDING_LIMIT = 10_000
+
+
 class NoAccess(engine.ActionRefused):
     code = "forbidden"
 
@@ -123,8 +127,23 @@ class RequestService:
 
     async def pending_for(self, person: Person) -> list[Request]:
         """Open requests whose current step this person may act on now."""
-        candidates = await self.store.find(RequestQuery(open_only=True))
+        # Only the steps one of the person's roles can be responsible for are read from the store
+        # (a requester has none: no read at all); the engine still decides each request.
+        candidates = await self.store.find(RequestQuery(open_only=True, step_ids=self.steps_for(person),
+                                                        limit=PENDING_LIMIT))
         return [r for r in candidates if engine.may_act_on_step(self.proc, r, person)]
+
+    def steps_for(self, person: Person) -> tuple[str, ...]:
+        """The steps whose responsible role (either audience) this person holds."""
+        steps = []
+        for step in self.proc.by_id.values():
+            roles = {step.roles[0], step.internal_audience_role} if step.roles else set()
+            for role in roles - {None}:
+                if (role == Role.DIRECTOR.value and person.directs) or (
+                        role != Role.DIRECTOR.value and person.has(role)):
+                    steps.append(step.id)
+                    break
+        return tuple(steps)
 
     async def get(self, number: str) -> Request:
         return await self.store.get(number)

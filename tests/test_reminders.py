@@ -115,7 +115,7 @@ async def test_director_sitting_on_an_approval_gets_exactly_the_expected_reminde
     for day in range(5, 19):
         clock.set(morning(day))
         if day == 11:  # an effect the dispatcher gave up on: the digest must show it
-            await store.fail_effect(f"{n}/v1/1-notify", "Unreachable: sin referencia", None)
+            await store.fail_effect(f"{n}/v1/0-notify", "Unreachable: sin referencia", None)
         if day == 16:  # the director finally approves, Wednesday afternoon (after this morning's run)
             run = await reminders.run_once()
             clock.set(morning(16, hour=15))
@@ -176,7 +176,7 @@ async def test_director_sitting_on_an_approval_gets_exactly_the_expected_reminde
     assert numbers(11, "due_soon") == [(n, "PRE-14")]
     assert digests[date(2026, 12, 11)]["due_soon"][0]["status_label"] == "Vence hoy"
     assert digests[date(2026, 12, 10)]["failed_effects"] == {"count": 0, "ids": []}
-    assert digests[date(2026, 12, 11)]["failed_effects"] == {"count": 1, "ids": [f"{n}/v1/1-notify"]}
+    assert digests[date(2026, 12, 11)]["failed_effects"] == {"count": 1, "ids": [f"{n}/v1/0-notify"]}
     for day, late in ((14, 1), (15, 2), (16, 3)):
         assert numbers(day, "overdue") == [(n, "PRE-14")]
         assert digests[date(2026, 12, day)]["overdue"][0]["days_overdue"] == late

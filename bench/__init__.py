@@ -1,0 +1,1 @@
+"""Benchmarks of the bot under load (python -m bench.run)."""
