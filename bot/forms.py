@@ -62,13 +62,15 @@ def parse_intake(data: Mapping[str, Any]) -> Intake:
         links=_lines(Inputs.get(data, Inputs.LINKS)),
         involved_areas=tuple(split_choices(data.get(Inputs.INVOLVED_AREAS))),
         expected_type=expected if expected in ("A", "B") else None,
+        piece_url=Inputs.get(data, Inputs.PIECE_URL),
+        producer=Inputs.get(data, Inputs.PRODUCER),
     )
 
 
 def intake_values(data: Mapping[str, Any]) -> dict[str, Any]:
     """What the person typed, to fill the form again next to the errors."""
     fields = (Inputs.TITLE, Inputs.AREA, Inputs.DUE_DATE, Inputs.EXPECTED_TYPE, Inputs.PURPOSE, Inputs.INPUTS,
-              Inputs.LINKS, Inputs.INVOLVED_AREAS)
+              Inputs.LINKS, Inputs.INVOLVED_AREAS, Inputs.PIECE_URL, Inputs.PRODUCER)
     return {f: value for f in fields if (value := Inputs.get(data, f))}
 
 
@@ -112,7 +114,12 @@ def complete_command(proc: Procedure, request: Request, data: Mapping[str, Any])
         if kind is Deliverable.DISTRIBUTION_CHANNELS:
             chosen = [DISTRIBUTION_CHANNELS.get(c, "") for c in split_choices(data.get(Inputs.CHANNELS))]
             value = ", ".join(c for c in chosen if c) or value
-        if value:
+        shared = data.get(Inputs.ATTACHED_PREFIX + kind.value)
+        if isinstance(shared, Mapping) and value and value == str(shared.get("url", "")):
+            # The file shared in the chat, left as offered: recorded as an upload to copy to the library.
+            deliverables.append(DeliverableInput(kind, value, str(shared.get("name", ""))[:200], uploaded=True,
+                                                 source=str(shared.get("source", ""))[:2000]))
+        elif value:
             deliverables.append(DeliverableInput(kind, value))
     meeting = None
     if step.kind is StepKind.MEETING and cd.option != OPTION_EMAIL:

@@ -15,7 +15,10 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("mis pendientes", "Los pasos que le toca atender ahora."),
     ("estado <n>", "La tarjeta actual de la solicitud N° n, con sus acciones."),
     ("historial <n>", "Quién hizo qué y cuándo en la solicitud N° n."),
-    ("agenda", "Las solicitudes en curso por fase, con responsable y plazo."),
+    ("pieza de terceros", "Remite a OCOIM una pieza que su área contrató con un proveedor (sección 7.4)."),
+    ("agenda", "OCOIM: las solicitudes en curso por fase, con responsable, plazo e indicadores."),
+    ("exportar", "OCOIM: el cuadro de seguimiento en Excel."),
+    ("reportar línea gráfica", "OCOIM: avisa al Coordinador(a) de una pieza que no cumple el Manual de Identidad."),
     ("ayuda", "Esta lista de comandos."),
 )
 LOCAL_COMMAND = ("rol <rol> [área]", "Solo en modo local: actuar con otro rol para probar, p. ej. "

@@ -121,7 +121,7 @@ def request_summary_card(proc: Procedure, request: Request, warnings: Iterable[s
         ("Título", request.title),
         ("Área usuaria", request.area),
         ("Fecha de entrega", fmt_date(request.due_date)),
-        ("Estado", request.status.label),
+        ("Estado", request.status_label),
         ("Paso actual", current_step_label(proc, request)),
         ("Pendiente de", pending_label(proc, request)),
         ("Áreas involucradas", ", ".join(request.involved_areas) if request.involved_areas else None),
@@ -132,3 +132,40 @@ def request_summary_card(proc: Procedure, request: Request, warnings: Iterable[s
     body.append(actions(card.execute(Verb.REQUEST_SHOW, "Ver estado"),
                         card.execute(Verb.REQUEST_HISTORY, "Ver historial")))
     return build(body, fallback_text=f"Solicitud N° {request.number} registrada.")
+
+
+def third_party_form_card(areas: Mapping[str, str], values: Mapping[str, Any] | None = None,
+                          errors: Mapping[str, str] | None = None, *, today: date | None = None) -> dict[str, Any]:
+    """7.4: an area sends OCOIM a piece its own contractor produced, for review and conformity."""
+    values, errors, today = values or {}, errors or {}, today or lima_today()
+    area_choices = [Choice(title=plain(name or code, 80), value=code) for code, name in areas.items()]
+    body: list[CardElement] = heading(
+        "Revisión de una pieza elaborada por terceros",
+        subtitle="Si su área contrató a un proveedor, remita la pieza a OCOIM para su revisión técnica y "
+                 "conformidad (sección 7.4 del procedimiento).",
+    )
+    if errors:
+        body.append(notice("Revise los campos marcados en rojo.", "attention"))
+    body += [
+        TextInput(id=Inputs.TITLE, label="Título de la pieza", is_required=True, max_length=MAX_TITLE,
+                  placeholder="Ej.: Spot del proyecto …", value=_value(values, Inputs.TITLE),
+                  error_message="Indique el título (hasta 200 caracteres)."),
+        *_error(errors, Inputs.TITLE),
+        ChoiceSetInput(id=Inputs.AREA, label="Área usuaria", is_required=True, style="compact",
+                       choices=area_choices, value=_value(values, Inputs.AREA) if _value(values, Inputs.AREA)
+                       in areas else None, placeholder="Elija su área", error_message="Elija el área usuaria."),
+        *_error(errors, Inputs.AREA),
+        TextInput(id=Inputs.PIECE_URL, label="Enlace a la pieza", is_required=True, placeholder="https://…",
+                  value=_value(values, Inputs.PIECE_URL), error_message="Indique el enlace a la pieza."),
+        *_error(errors, Inputs.PIECE_URL),
+        TextInput(id=Inputs.PRODUCER, label="Proveedor que la elaboró", max_length=200,
+                  placeholder="Nombre de la productora", value=_value(values, Inputs.PRODUCER)),
+        DateInput(id=Inputs.DUE_DATE, label="¿Para cuándo necesita la conformidad?", is_required=True,
+                  placeholder="dd/mm/aaaa", min=today.isoformat(), value=_value(values, Inputs.DUE_DATE),
+                  error_message="Indique una fecha desde hoy."),
+        *_error(errors, Inputs.DUE_DATE),
+        TextInput(id=Inputs.PURPOSE, label="¿Dónde se difundirá?", is_multiline=True, max_length=MAX_TEXT,
+                  placeholder="Canal, público, evento…", value=_value(values, Inputs.PURPOSE)),
+        actions(execute_action(Verb.THIRD_PARTY_SUBMIT, "Remitir a OCOIM", style="positive")),
+    ]
+    return build(body, fallback_text="Remitir una pieza elaborada por terceros a OCOIM.")

@@ -55,7 +55,7 @@ def request_list_card(title: str, requests: Sequence[Request], proc: Procedure,
         body.append(para(f"Se muestran {len(shown)} de {len(requests)}.", subtle=True))
     for request in shown:
         card = CardData(number=request.number, version=request.version, step=request.step_id)
-        status = "" if request.status.value == "active" else f" · {request.status.label}"
+        status = "" if request.status.value == "active" else f" · {request.status_label}"
         body.append(ColumnSet(separator=True, spacing="Medium", columns=[
             Column(width="stretch", items=[
                 TextBlock(text=f"**N° {escape_line(request.number)}** · {escape_line(request.title, 120)}",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from datetime import date
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -38,6 +40,7 @@ from cards.verbs import (
     CardData,
     Inputs,
     Verb,
+    execute_action,
 )
 from procedure.engine import LINK_DELIVERABLES, MAX_TEXT, Action, archive_path_for, responsible_role
 from procedure.model import END, Deliverable, Procedure, Step, StepKind
@@ -55,6 +58,15 @@ REVIEW_MATERIAL: dict[str, tuple[Deliverable, ...]] = {
 # Steps that may present by email instead of a meeting (their output is an email, not an invitation).
 MEETING_OR_EMAIL = frozenset({"PRE-13", "PRO-10"})
 MAX_OBSERVATIONS = 8  # the latest ones; the history card has them all
+
+
+@dataclass(frozen=True)
+class AttachedFile:
+    """A file someone shared in the chat: `url` stays valid (their OneDrive), `source` downloads it now."""
+
+    name: str
+    url: str
+    source: str
 
 
 def _review_of(proc: Procedure, step: Step) -> Step | None:
@@ -85,7 +97,7 @@ def _summary(proc: Procedure, request: Request, step: Step | None) -> list[CardE
         ("Fecha de entrega", fmt_date(request.due_date)),
         ("Plazo de producción", fmt_date(request.production_deadline) if request.production_deadline else None),
         ("Ronda de revisión", str(round_no) if round_no else None),
-        ("Estado", request.status.label if request.status is not Status.ACTIVE else None),
+        ("Estado", request.status_label if request.status is not Status.ACTIVE else None),
         ("Motivo", request.status_reason if request.status is not Status.ACTIVE and request.status_reason else None),
     ]
     return [facts(rows)]
@@ -161,7 +173,8 @@ def _observations(proc: Procedure, request: Request, step: Step) -> list[CardEle
     return items
 
 
-def _complete_inputs(proc: Procedure, request: Request, step: Step, today: date) -> list[CardElement]:
+def _complete_inputs(proc: Procedure, request: Request, step: Step, today: date,
+                     attached: Mapping[str, "AttachedFile"] | None = None) -> list[CardElement]:
     items: list[CardElement] = []
     c = request.classification
     if step.id == proc.start:
@@ -202,8 +215,12 @@ def _complete_inputs(proc: Procedure, request: Request, step: Step, today: date)
             items.append(TextInput(id=Inputs.deliverable(kind), label=kind.label, max_length=300,
                                    value=request.archive_path or archive_path_for(request, today)))
         elif kind in LINK_DELIVERABLES:
+            shared = (attached or {}).get(kind.value)
             items.append(TextInput(id=Inputs.deliverable(kind), label=kind.label, placeholder="https://…",
-                                   max_length=2000))
+                                   max_length=2000, value=shared.url if shared else None))
+            if shared:
+                items.append(para(f"Archivo compartido en el chat: {escape_line(shared.name, 120)}", subtle=True,
+                                  spacing="None"))
         else:
             items.append(TextInput(id=Inputs.deliverable(kind), label=kind.label, is_multiline=True,
                                    max_length=2000, placeholder="Enlaces (https://…) o descripción"))
@@ -227,7 +244,13 @@ def _complete_inputs(proc: Procedure, request: Request, step: Step, today: date)
     return items
 
 
-def _complete_buttons(card: CardData, step: Step) -> list[Any]:
+def _complete_buttons(card: CardData, step: Step, attached: Mapping[str, "AttachedFile"] | None = None) -> list[Any]:
+    if attached:
+        # The files shared in the chat travel with the click, so completing records them as uploads.
+        files = {Inputs.ATTACHED_PREFIX + kind: {"name": f.name, "url": f.url, "source": f.source}
+                 for kind, f in attached.items()}
+        return [execute_action(Verb.STEP_COMPLETE, f"Completar {step.id}", {**card.data(), **files},
+                               style="positive")]
     if step.kind is StepKind.MEETING:
         buttons = [card.execute(Verb.STEP_COMPLETE, "Convocar reunión", style="positive", option=OPTION_MEETING),
                    card.execute(Verb.MEETING_SLOTS, "Ver horarios libres")]
@@ -248,13 +271,15 @@ def _reason_card(card: CardData, verb: Verb, input_id: str, label: str, button: 
 
 
 def _action_elements(proc: Procedure, request: Request, step: Step | None, viewer_actions: Sequence[Action],
-                     people: Mapping[str, str], card: CardData, today: date) -> list[CardElement]:
+                     people: Mapping[str, str], card: CardData, today: date,
+                     attached: Mapping[str, "AttachedFile"] | None = None) -> list[CardElement]:
     items: list[CardElement] = []
     primary: list[Any] = []
+    attached = attached or {}
     if step is not None and Action.COMPLETE in viewer_actions:
         items.append(section(f"Completar {step.id}" if step.kind is not StepKind.MEETING else "Convocar"))
-        items += _complete_inputs(proc, request, step, today)
-        primary += _complete_buttons(card, step)
+        items += _complete_inputs(proc, request, step, today, attached)
+        primary += _complete_buttons(card, step, attached)
     if step is not None and Action.APPROVE in viewer_actions:
         items.append(section(step.decision or "¿Es conforme?"))
         items.append(TextInput(id=Inputs.APPROVE_COMMENT, label="Comentario (opcional)", is_multiline=True,
@@ -320,7 +345,7 @@ def _last_line(entries: Sequence[HistoryEntry]) -> CardElement | None:
 
 def _header(proc: Procedure, request: Request, step: Step | None) -> list[CardElement]:
     if step is None:
-        title = f"Solicitud N° {escape_line(request.number)} · {escape(request.status.label)}"
+        title = f"Solicitud N° {escape_line(request.number)} · {escape(request.status_label)}"
         return heading(title, subtitle=escape_line(request.title, 200))
     return heading(f"{step.id} · {escape(step.name)}", subtitle=f"Fase de {step.phase.label} · "
                    f"Solicitud N° {escape_line(request.number)}")
@@ -328,7 +353,7 @@ def _header(proc: Procedure, request: Request, step: Step | None) -> list[CardEl
 
 def _body(proc: Procedure, request: Request, *, viewer_actions: Sequence[Action], people: Mapping[str, str],
           notice_text: str | None, history_tail: Sequence[HistoryEntry], refreshed_for: str | None,
-          today: date) -> list[CardElement]:
+          today: date, attached: Mapping[str, "AttachedFile"] | None = None) -> list[CardElement]:
     step = proc.by_id.get(request.step_id) if request.step_id != END else None
     body: list[CardElement] = []
     if notice_text:
@@ -341,7 +366,8 @@ def _body(proc: Procedure, request: Request, *, viewer_actions: Sequence[Action]
         body.append(notice(f"Cancelada: {escape_line(request.status_reason or 'sin motivo indicado', 300)}",
                            "attention"))
     elif request.status is Status.DELIVERED:
-        body.append(notice(f"Pieza entregada el {fmt_date(request.delivered_at)}.", "good"))
+        done = "Conformidad dada" if request.third_party else "Pieza entregada"
+        body.append(notice(f"{done} el {fmt_date(request.delivered_at)}.", "good"))
     if step is not None and request.status is not Status.CANCELLED:
         body += _expected(step)
     body.append(section("Resumen de la solicitud"))
@@ -350,7 +376,7 @@ def _body(proc: Procedure, request: Request, *, viewer_actions: Sequence[Action]
         body += _material(proc, request, step)
         body += _observations(proc, request, step)
     card = CardData(number=request.number, version=request.version, step=request.step_id)
-    acting = _action_elements(proc, request, step, viewer_actions, people, card, today)
+    acting = _action_elements(proc, request, step, viewer_actions, people, card, today, attached)
     if acting:
         body += acting
     else:
@@ -369,7 +395,8 @@ def _body(proc: Procedure, request: Request, *, viewer_actions: Sequence[Action]
 def step_card(proc: Procedure, request: Request, *, viewer_actions: Sequence[Action],
               people: Mapping[str, str] | None = None, can_act_user_ids: Iterable[str] = (),
               refreshed_for: str | None = None, notice: str | None = None,
-              history_tail: Sequence[HistoryEntry] = (), today: date | None = None) -> dict[str, Any]:
+              history_tail: Sequence[HistoryEntry] = (), today: date | None = None,
+              attached: Mapping[str, AttachedFile] | None = None) -> dict[str, Any]:
     """THE card of a request at its current step, for one viewer.
 
     viewer_actions: what this viewer may do now (engine.open_actions); empty → a read-only card saying who
@@ -384,7 +411,7 @@ def step_card(proc: Procedure, request: Request, *, viewer_actions: Sequence[Act
     """
     today = today or lima_today()
     body = _body(proc, request, viewer_actions=viewer_actions, people=people or {}, notice_text=notice,
-                 history_tail=history_tail, refreshed_for=refreshed_for, today=today)
+                 history_tail=history_tail, refreshed_for=refreshed_for, today=today, attached=attached or {})
     card = CardData(number=request.number, version=request.version, step=request.step_id)
     user_ids = list(dict.fromkeys(u for u in can_act_user_ids if u))[:MAX_REFRESH_USERS]
     refresh = RefreshDefinition(action=card.execute(Verb.REQUEST_REFRESH, "Actualizar", fallback=False),
@@ -399,3 +426,15 @@ def request_status_card(proc: Procedure, request: Request, history_tail: Sequenc
     body = _body(proc, request, viewer_actions=(), people=people or {}, notice_text=None,
                  history_tail=history_tail, refreshed_for=None, today=lima_today())
     return build(body, fallback_text=f"Solicitud N° {request.number}: {current_step_label(proc, request)}")
+
+
+def shared_file_card(name: str, choices: Sequence[tuple[str, CardData, str]], file: AttachedFile) -> dict[str, Any]:
+    """A file arrived in the chat: which pending step does it belong to? (label, card data, deliverable kind)."""
+    body = heading("Archivo recibido", subtitle=escape_line(name, 150))
+    body.append(para("¿A qué actividad corresponde? Se abrirá su tarjeta con el archivo; al completarla, "
+                     "el archivo se copia a la carpeta de la solicitud en la biblioteca de documentos."))
+    buttons = [execute_action(Verb.FILE_ATTACH, plain(label, 80),
+                              {**card.data(), "kind": kind, "name": file.name, "url": file.url, "source": file.source})
+               for label, card, kind in choices[:6]]
+    body.append(actions(*buttons))
+    return build(body, fallback_text=f"Archivo recibido: {plain(name, 100)}")

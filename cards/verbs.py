@@ -29,6 +29,7 @@ class Verb(str, Enum):
     """Every Action.Execute verb a card can send; ``bot/`` registers one handler per member."""
 
     INTAKE_SUBMIT = "intake.submit"  # the filled intake form (no CardData: the request does not exist yet)
+    THIRD_PARTY_SUBMIT = "intake.third_party"  # 7.4: a piece made by the area's contractor, for OCOIM's review
     STEP_COMPLETE = "step.complete"  # Action.COMPLETE, with deliverables / classification / meeting
     REVIEW_APPROVE = "review.approve"  # Action.APPROVE: "Dar conformidad"
     REVIEW_CHANGES = "review.changes"  # Action.REQUEST_CHANGES: "Solicitar ajustes" (observation required)
@@ -46,6 +47,7 @@ class Verb(str, Enum):
     AGENDA_FILTER = "agenda.filter"  # re-render the agenda with Inputs.FILTER_*
     AGENDA_EXPORT = "agenda.export"  # the tracking table as an Excel file
     BRAND_REPORT = "brand.report"  # 7.4: a piece that breaks the brand guidelines, to the coordinator
+    FILE_ATTACH = "file.attach"  # a file shared in the chat, offered as a pending step's deliverable
 
 
 class Inputs:
@@ -64,9 +66,12 @@ class Inputs:
     INPUTS = "inputs"  # "Insumos informativos"
     LINKS = "links"  # one URL per line
     INVOLVED_AREAS = "involved_areas"  # multi-select of area codes
+    PIECE_URL = "piece_url"  # intake.third_party
+    PRODUCER = "producer"
 
     # step.complete
     DELIVERABLE_PREFIX = "deliverable."  # + Deliverable.value, e.g. "deliverable.script": a link or text
+    ATTACHED_PREFIX = "attached."  # + Deliverable.value: {name, url, source} of a file shared in the chat
     COMPLETE_NOTE = "complete.note"  # optional comment → Command.observation
     PIECE_TYPE = "class.piece_type"  # PieceType value
     TOPIC = "class.topic"  # Topic value

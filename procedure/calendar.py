@@ -21,6 +21,9 @@ def is_working_day(day: date) -> bool:
     return day.weekday() < 5 and day not in _holidays_of(day.year)
 
 
+# Both counts are pure functions of their dates, and the deadline rules ask the same few pairs for every
+# open request (the day a step opened, today): caching them turns thousands of day-by-day walks into lookups.
+@lru_cache(maxsize=65_536)
 def add_working_days(start: date, days: int) -> date:
     """The working day `days` working days after `start` (0: `start` itself, or the next working day)."""
     current = start
@@ -34,6 +37,7 @@ def add_working_days(start: date, days: int) -> date:
     return current
 
 
+@lru_cache(maxsize=65_536)
 def working_days_between(start: date, end: date) -> int:
     """Working days after `start` up to and including `end`; negative when `end` is before `start`."""
     if end < start:

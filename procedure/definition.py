@@ -330,4 +330,31 @@ STEPS: tuple[Step, ...] = (
     ),
 )
 
-PROCEDURE = Procedure(steps=STEPS, start="PRE-01")
+# Section 7.4: an area that contracted its own producer sends the piece to OCOIM for technical review and
+# conformity (DOMAIN.md res. 12). The procedure numbers no activities here; TER- ids are ours.
+THIRD_PARTY_STEPS: tuple[Step, ...] = (
+    Step(
+        "TER-01", "Revisar la pieza audiovisual elaborada por terceros", Phase.TER, K.REVIEW, (COORD,),
+        Output(O.EMAIL, EMAIL, (AREA,)),
+        (approved("TER-03"), changes("TER-02")),
+        description="Las áreas usuarias que contratan servicios de terceros remiten a OCOIM las piezas "
+        "audiovisuales elaboradas para la revisión y/o opinión técnica y conformidad correspondiente.",
+        decision="¿Es conforme?",
+    ),
+    Step(
+        "TER-02", "Ajustar la pieza audiovisual según las observaciones de OCOIM", Phase.TER, K.TASK,
+        (REQUESTER,),
+        Output(O.DOCUMENT, "Pieza audiovisual ajustada", (COORD,)),
+        (go("TER-01"),),
+        description="El área usuaria coordina con su proveedor los ajustes observados por OCOIM.",
+        deliverables=(D.FINAL_VERSION,),
+    ),
+    Step(
+        "TER-03", "Dar conformidad a la pieza audiovisual elaborada por terceros", Phase.TER, K.CONFORMITY,
+        (COORD,),
+        Output(O.EMAIL, "Correo electrónico con la conformidad de OCOIM", (AREA, HEAD)),
+        (go(END),),
+    ),
+)
+
+PROCEDURE = Procedure(steps=STEPS + THIRD_PARTY_STEPS, start="PRE-01", entries=("TER-01",))

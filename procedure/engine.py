@@ -102,6 +102,7 @@ class DeliverableInput:
     ref: str
     name: str = ""
     uploaded: bool = False
+    source: str = ""  # where to download an uploaded file from (Teams' short-lived download link)
 
 
 @dataclass(frozen=True)
@@ -183,6 +184,8 @@ def may_act_on_step(proc: Procedure, request: Request, person: Person) -> bool:
     role = responsible_role(proc, request)
     if role == Role.DIRECTOR.value:
         return request.area in person.directs
+    if role == Role.REQUESTER.value:  # the area's own step (7.4): whoever filed it, or someone of that area
+        return person.id == request.requester_id or (bool(person.area) and person.area == request.area)
     if not person.has(role):
         return False
     # A team decision may be recorded by any member (res. 8); otherwise the person in charge, if named.
@@ -236,6 +239,8 @@ class Intake:
     links: tuple[str, ...] = ()
     involved_areas: tuple[str, ...] = ()
     expected_type: PieceType | None = None
+    piece_url: str = ""  # 7.4: the piece an outside producer made, sent for OCOIM's review
+    producer: str = ""
 
 
 class IntakeError(ActionRefused):
@@ -269,8 +274,13 @@ def lead_time_warning(due: date, today: date, piece_type: PieceType | None, lead
 
 def file_request(
     proc: Procedure, intake: Intake, number: str, requester: Person, now: datetime, known_areas: set[str],
-    lead_times: dict[str, int],
+    lead_times: dict[str, int], start: str | None = None,
 ) -> Outcome:
+    """File a request at the procedure's start, or at another entry point (TER-01: a third party's piece)."""
+    start = start or proc.start
+    if start not in proc.starts:
+        raise InvalidAction(f"{start} no es un punto de inicio del procedimiento.")
+    third_party = start != proc.start
     errors: dict[str, str] = {}
     title = " ".join((intake.title or "").split())
     if not title:
@@ -293,6 +303,8 @@ def file_request(
     unknown = [a for a in intake.involved_areas if a not in known_areas]
     if unknown:
         errors["involved_areas"] = f"Áreas involucradas desconocidas: {', '.join(unknown)}"
+    if third_party and not URL_RE.match((intake.piece_url or "").strip()):
+        errors["piece_url"] = "Indique el enlace a la pieza audiovisual (https://…)."
     if errors:
         raise IntakeError(errors)
 
@@ -302,11 +314,19 @@ def file_request(
         links=tuple(Link(url=u.strip()) for u in intake.links if u.strip()),
         involved_areas=tuple(dict.fromkeys(a for a in intake.involved_areas if a != intake.area)),
         expected_type=PieceType(intake.expected_type) if intake.expected_type else None, requester_id=requester.id, requester_name=requester.name,
-        filed_at=now, step_id=proc.start, step_opened_at=now, last_actor_name=requester.name, last_action_at=now,
+        filed_at=now, step_id=start, step_opened_at=now, last_actor_name=requester.name, last_action_at=now,
+        entry=start, producer=_clean(intake.producer, 200),
     )
-    warning = lead_time_warning(intake.due_date, today, intake.expected_type, lead_times)
-    entry = _entry(request, 0, proc.start, "file", f"{requester.name} registró la solicitud «{title}».",
-                   requester, now, detail={"warning": warning} if warning else {})
+    if third_party:
+        piece = DeliverableRecord(kind=Deliverable.FINAL_VERSION, ref=intake.piece_url.strip(), name="Pieza remitida",
+                                  step_id=start, by=requester.id, at=now)
+        request = request.model_copy(update={"deliverables": (piece,)})
+        summary = (f"{requester.name} remitió la pieza «{title}», elaborada por "
+                   f"{request.producer or 'un proveedor del área'}, para la revisión de OCOIM (7.4).")
+    else:
+        summary = f"{requester.name} registró la solicitud «{title}»."
+    warning = None if third_party else lead_time_warning(intake.due_date, today, intake.expected_type, lead_times)
+    entry = _entry(request, 0, start, "file", summary, requester, now, detail={"warning": warning} if warning else {})
     # The requester sees the request (and any warning) in the reply to the form; the coordinator gets PRE-01.
     effects = _opening_effects(proc, request, 0, warning=warning)
     return Outcome(request, [entry], effects, [warning] if warning else [])
@@ -593,7 +613,7 @@ def _check_deliverables(step: Step, cmd: Command, actor: Person, now: datetime, 
         raise InvalidAction(f"Para completar {step.id} adjunte o enlace: {names}.")
     return [
         DeliverableRecord(kind=d.kind, ref=_clean(d.ref, 2000), name=_clean(d.name, 200), uploaded=d.uploaded,
-                          step_id=step.id, round=round_no, by=actor.id, at=now)
+                          source=_clean(d.source, 2000), step_id=step.id, round=round_no, by=actor.id, at=now)
         for d in given
     ]
 
@@ -635,6 +655,8 @@ def _opening_effects(proc: Procedure, request: Request, start: int, warning: str
     if role is None:
         return []
     to = {"person": request.assignees[role]} if role in request.assignees else {"role": role}
+    if role == Role.REQUESTER.value:
+        to = {"person": request.requester_id}
     if role == Role.DIRECTOR.value:
         to["area"] = request.area
     payload = {"to": to, "template": "step_opened", "step_id": request.step_id}

@@ -10,6 +10,7 @@ class Phase(str, Enum):
     PRE = "PRE"
     PRO = "PRO"
     POS = "POS"
+    TER = "TER"  # section 7.4: pieces an area had produced by its own contractor
 
     @property
     def label(self) -> str:
@@ -17,6 +18,7 @@ class Phase(str, Enum):
             Phase.PRE: "Preproducción",
             Phase.PRO: "Producción",
             Phase.POS: "Postproducción",
+            Phase.TER: "Piezas elaboradas por terceros (7.4)",
         }[self]
 
 
@@ -163,11 +165,17 @@ START = "START"
 
 @dataclass(frozen=True)
 class Procedure:
-    """The whole procedure: its steps in order and where it starts."""
+    """The whole procedure: its steps in order, where a request starts, and its other entry points."""
 
     steps: tuple[Step, ...]
     start: str
+    # Other ways in: a request can start at one of these instead (7.4's review of third-party pieces).
+    entries: tuple[str, ...] = ()
     by_id: dict[str, Step] = field(init=False, repr=False, compare=False)
+
+    @property
+    def starts(self) -> tuple[str, ...]:
+        return (self.start, *self.entries)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "by_id", {s.id: s for s in self.steps})

@@ -86,6 +86,7 @@ class DeliverableRecord(Frozen):
     ref: str  # a link, the id of an uploaded file, or text (archive path, channels)
     name: str = ""
     uploaded: bool = False  # a file shared in the chat, to be copied to the document library
+    source: str = ""  # for an upload: where to download it from
     step_id: str
     round: int = 1
     by: str
@@ -113,6 +114,8 @@ class Request(Frozen):
     links: tuple[Link, ...] = ()
     involved_areas: tuple[str, ...] = ()
     expected_type: PieceType | None = None  # the requester's guess at intake, for the lead-time warning
+    entry: str = "PRE-01"  # where it started: PRE-01, or TER-01 for a piece made by a third party (7.4)
+    producer: str = ""  # 7.4: the contractor who made the piece
     requester_id: str
     requester_name: str = ""
     filed_at: datetime
@@ -138,6 +141,17 @@ class Request(Frozen):
     @property
     def is_open(self) -> bool:
         return self.status in (Status.ACTIVE, Status.ON_HOLD)
+
+    @property
+    def third_party(self) -> bool:
+        return self.entry.startswith("TER-")
+
+    @property
+    def status_label(self) -> str:
+        """In Spanish; a third party's piece is not delivered by OCOIM but given its conformity."""
+        if self.third_party and self.status is Status.DELIVERED:
+            return "Con conformidad de OCOIM"
+        return self.status.label
 
     @property
     def finished(self) -> bool:

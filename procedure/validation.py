@@ -29,8 +29,9 @@ def validate(proc: Procedure) -> Procedure:
         if step_id in seen:
             problems.append(f"{step_id}: the id is used by two steps; give each step its own id.")
         seen.add(step_id)
-    if proc.start not in proc:
-        problems.append(f"The start step {proc.start!r} is not defined.")
+    for start in proc.starts:
+        if start not in proc:
+            problems.append(f"The start step {start!r} is not defined.")
 
     for step in proc.steps:
         for role in (*step.roles, *step.observers, *filter(None, [step.internal_audience_role])):
@@ -60,10 +61,13 @@ def validate(proc: Procedure) -> Procedure:
     if problems:  # the graph checks below assume every route names a real step
         raise DefinitionError(problems)
 
-    reachable = _reach(proc.start, lambda s: proc.successors(s))
+    reachable: set[str] = set()
+    for start in proc.starts:
+        reachable |= _reach(start, lambda s: proc.successors(s))
     for step in proc.steps:
         if step.id not in reachable:
-            problems.append(f"{step.id}: no route leads to it from {proc.start}; route a step to it or remove it.")
+            problems.append(f"{step.id}: no route leads to it from {' or '.join(proc.starts)}; route a step to it "
+                            "or remove it.")
 
     predecessors: dict[str, list[str]] = defaultdict(list)
     for step in proc.steps:

@@ -104,7 +104,7 @@ async def test_export_opens_with_openpyxl_and_its_rows_match_the_store(walked, s
     headers = list(rows[0])
     assert headers == tracking_headers(PROCEDURE)
     assert [h for h in headers if h.startswith("Rondas")] == [
-        "Rondas PRE-10", "Rondas PRE-14", "Rondas PRO-07", "Rondas PRO-11", "Rondas POS-04"]
+        "Rondas PRE-10", "Rondas PRE-14", "Rondas PRO-07", "Rondas PRO-11", "Rondas POS-04", "Rondas TER-01"]
     assert sheet.freeze_panes == "A2"
     assert sheet.auto_filter.ref == f"A1:{sheet.cell(1, len(headers)).column_letter}5"
     assert sheet["A1"].font.bold
@@ -160,7 +160,7 @@ async def test_indicators_for_a_range(walked):
     assert phase_spans(PROCEDURE, late)[0][0] is Phase.PRE
     assert phase_spans(PROCEDURE, late)[0][2] == pre_end
     assert [p for p, _, _ in phase_spans(PROCEDURE, late)] == [Phase.PRE, Phase.PRO, Phase.POS]
-    assert ind.cycle_samples == {"PRE": 2, "PRO": 2, "POS": 2}
+    assert ind.cycle_samples == {"PRE": 2, "PRO": 2, "POS": 2, "TER": 0}
     first = working_days_between(
         date(2026, 12, 4), next(h.at for h in histories["2026-0001"] if h.step_id == "PRE-16").astimezone(LIMA).date())
     assert ind.cycle_days["PRE"] == pytest.approx((pre_days + first) / 2)
@@ -180,7 +180,7 @@ async def test_agenda_groups_open_requests_by_phase_with_filters(store):
     today = date(2027, 1, 6)
     grouped = agenda_rows(PROCEDURE, requests, today, DEADLINES, names=names)
     assert {phase: [r.number for r in rows] for phase, rows in grouped.items()} == {
-        Phase.PRE: ["2026-0001"], Phase.PRO: ["2026-0002"], Phase.POS: ["2026-0003"]}
+        Phase.PRE: ["2026-0001"], Phase.PRO: ["2026-0002"], Phase.POS: ["2026-0003"], Phase.TER: []}
     pre = grouped[Phase.PRE][0]
     assert (pre.step_id, pre.owner) == ("PRE-14", "Jorge Gutiérrez Sánchez (Director(a) de DE)")
     assert pre.status.startswith("Vencido")

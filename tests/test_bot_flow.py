@@ -284,3 +284,30 @@ async def test_free_slots_are_offered_when_proposing_a_meeting(chat):
     answer = await chat.click("coordinator", Verb.MEETING_SLOTS.value,
                               {"number": number, "version": 1, "step": "PRE-01", Inputs.MEETING_DATE: "2026-12-10"})
     assert "Horarios libres: 10/12 09:00" in texts(answer["value"])
+
+
+async def test_an_area_sends_a_third_party_piece_and_ocoim_gives_conformity(chat):
+    for who in ("requester", "coordinator"):
+        await chat.say(who, "hola")
+    form = texts(card_of((await chat.say("requester", "pieza de terceros"))[0]))
+    assert "Enlace a la pieza" in form
+    refused = await chat.click("requester", Verb.THIRD_PARTY_SUBMIT.value, {
+        Inputs.TITLE: "Spot Línea 2", Inputs.AREA: "DSI", Inputs.DUE_DATE: "2026-12-18"})
+    assert "Indique el enlace a la pieza audiovisual" in texts(refused["value"])
+    filed = await chat.click("requester", Verb.THIRD_PARTY_SUBMIT.value, {
+        Inputs.TITLE: "Spot Línea 2", Inputs.AREA: "DSI", Inputs.DUE_DATE: "2026-12-18",
+        Inputs.PIECE_URL: "https://youtu.be/spot-l2", Inputs.PRODUCER: "Productora Andina"})
+    number = "2026-0001"
+    assert number in texts(filed["value"])
+    changes = await chat.click("coordinator", Verb.REVIEW_CHANGES.value, {
+        "number": number, "version": 1, "step": "TER-01", Inputs.CHANGES_OBSERVATION: "El logo no es el vigente."})
+    assert "TER-02" in texts(changes["value"])
+    await chat.click("requester", Verb.STEP_COMPLETE.value, {
+        "number": number, "version": 2, "step": "TER-02", Inputs.deliverable(Deliverable.FINAL_VERSION):
+        "https://youtu.be/spot-l2-v2"})
+    await chat.click("coordinator", Verb.REVIEW_APPROVE.value, {"number": number, "version": 3, "step": "TER-01"})
+    request = await chat.components.store.get(number)
+    assert request.status.value == "delivered" and request.latest(Deliverable.FINAL_VERSION).ref.endswith("-v2")
+    history = [h.summary for h in await chat.components.store.history(number)]
+    assert history[-1] == ("Rosa Quispe Huamán dio conformidad: TER-03 «Dar conformidad a la pieza audiovisual "
+                           "elaborada por terceros».")

@@ -62,12 +62,12 @@ NO_CARD_DATA = {Verb.INTAKE_SUBMIT.value, Verb.AGENDA_FILTER.value, Verb.AGENDA_
 # ── Building the requests the bot meets ─────────────────────────────────────────────────────
 
 
-def _states(c, number: str, adjust: dict[str, int]) -> tuple[list[Request], list]:
+def _states(c, number: str, adjust: dict[str, int], start: str | None = None) -> tuple[list[Request], list]:
     """Every state a request passes through, filed with a hostile title and reviewed with hostile observations."""
     intake = Intake(title=HOSTILE, area="DE", due_date=date(2027, 3, 1), purpose=HOSTILE, inputs=HOSTILE,
                     links=("https://proinversion.sharepoint.com/brief.docx",), involved_areas=("DSI",),
-                    expected_type=c.piece_type)
-    request = file_request(PROCEDURE, intake, number, REQUESTER, NOW, AREAS, LEAD_TIMES).request
+                    expected_type=c.piece_type, piece_url="https://proinversion.sharepoint.com/terceros/pieza.mp4", producer=HOSTILE)
+    request = file_request(PROCEDURE, intake, number, REQUESTER, NOW, AREAS, LEAD_TIMES, start).request
     states, history = [request], []
     for _ in range(200):
         if request.step_id == END:
@@ -89,8 +89,9 @@ def _states(c, number: str, adjust: dict[str, int]) -> tuple[list[Request], list
 TYPE_A = _states(classification("A", internal=True, services=("animation", "filming", "editing"), producer=True),
                  "2026-0007", {"PRE-10": 2, "PRE-14": 1, "PRO-07": 1, "PRO-11": 1, "POS-04": 1})
 TYPE_B = _states(classification("B", app_pa=True, services=("editing",)), "2026-0008", {"PRE-10": 1})
-STATES = TYPE_A[0] + TYPE_B[0]
-HISTORY = {"2026-0007": TYPE_A[1], "2026-0008": TYPE_B[1]}
+THIRD_PARTY = _states(classification("B"), "2026-0009", {"TER-01": 1}, start="TER-01")
+STATES = TYPE_A[0] + TYPE_B[0] + THIRD_PARTY[0]
+HISTORY = {"2026-0007": TYPE_A[1], "2026-0008": TYPE_B[1], "2026-0009": THIRD_PARTY[1]}
 ALL_ACTIONS_BY_KIND = {
     StepKind.REVIEW: [Action.APPROVE, Action.REQUEST_CHANGES],
     StepKind.CONFORMITY: [Action.APPROVE, Action.REQUEST_CHANGES],

@@ -319,3 +319,38 @@ def test_classifying_as_animated_warns_the_coordinator_when_time_is_short():
     r = new_request(due=date(2026, 12, 28))
     out = apply(PROCEDURE, r, full_command(r, Action.COMPLETE, classification("A")), COORDINATOR, NOW, LEAD_TIMES)
     assert out.warnings and "video animado" in out.warnings[0]
+
+
+# ── 7.4: pieces made by the area's own contractor ───────────────────────────────────────────
+
+
+def test_a_third_party_piece_is_reviewed_adjusted_by_its_area_and_given_conformity():
+    intake = Intake("Spot Línea 2", "DE", date(2026, 12, 18), piece_url="https://youtu.be/spot-l2",
+                    producer="Productora Andina")
+    filed = file_request(PROCEDURE, intake, "2026-0040", REQUESTER, NOW, AREAS, LEAD_TIMES, start="TER-01")
+    r = filed.request
+    assert r.step_id == "TER-01" and r.third_party and r.latest(Deliverable.FINAL_VERSION).ref == "https://youtu.be/spot-l2"
+    assert filed.warnings == []  # no production lead time applies to a piece that already exists
+    assert filed.history[0].summary.endswith("elaborada por Productora Andina, para la revisión de OCOIM (7.4).")
+    assert filed.effects[0].payload["to"] == {"role": "COORDINATOR"}
+
+    with pytest.raises(NotAllowed):  # OCOIM reviews, not the area
+        apply(PROCEDURE, r, full_command(r, Action.APPROVE), REQUESTER, NOW)
+    r = apply(PROCEDURE, r, full_command(r, Action.REQUEST_CHANGES), COORDINATOR, NOW).request
+    assert r.step_id == "TER-02"
+    # The adjustment is the area's: the requester (or someone of the area), never another area.
+    assert open_actions(PROCEDURE, r, OUTSIDER) == []
+    assert Action.COMPLETE not in open_actions(PROCEDURE, r, PRESS)
+    adjusted = apply(PROCEDURE, r, full_command(r, Action.COMPLETE), REQUESTER, NOW)
+    assert adjusted.request.step_id == "TER-01" and adjusted.effects[-1].payload["to"] == {"role": "COORDINATOR"}
+    done = apply(PROCEDURE, adjusted.request, full_command(adjusted.request, Action.APPROVE), COORDINATOR, NOW)
+    assert done.request.status is Status.DELIVERED and done.request.rounds("TER-01") == 2
+    assert done.request.status_label == "Con conformidad de OCOIM"  # OCOIM did not deliver it: it approved it
+    assert [(h.step_id, h.action) for h in done.history] == [("TER-01", "review_approved"), ("TER-03", "conformity")]
+
+
+def test_a_third_party_piece_needs_its_link():
+    with pytest.raises(IntakeError) as info:
+        file_request(PROCEDURE, Intake("Spot", "DE", date(2026, 12, 18)), "2026-0041", REQUESTER, NOW, AREAS,
+                     LEAD_TIMES, start="TER-01")
+    assert info.value.errors == {"piece_url": "Indique el enlace a la pieza audiovisual (https://…)."}

@@ -68,7 +68,7 @@ def with_extra_step(proc: Procedure) -> Procedure:
         if s.id == "POS-08" else s
         for s in proc.steps
     )
-    return validate(Procedure(steps=(*steps, extra), start=proc.start))
+    return validate(Procedure(steps=(*steps, extra), start=proc.start, entries=proc.entries))
 
 
 # ── BPMN: the process the chart describes is the definition's ──────────────────────────────────
@@ -89,7 +89,7 @@ def test_bpmn_has_one_gateway_per_decision_named_with_its_question():
     gateways = {t.bpmn_id: t for t in spec.task_specs.values() if type(t).__name__ == "ExclusiveGateway"}
     deciding = [s for s in PROCEDURE.steps if any(r.when for r in s.routes)]
 
-    assert len(deciding) == 10
+    assert len(deciding) == 11  # the nine decisions, PRO-03's services branch and 7.4's review
     assert set(gateways) == {f"Gateway_{xml_id(s.id)}" for s in deciding}
     for step in deciding:
         gateway = gateways[f"Gateway_{xml_id(step.id)}"]
@@ -104,7 +104,9 @@ def test_bpmn_flows_are_the_definitions_routes():
     spec = parse_spec(PROCEDURE)
     for step in PROCEDURE.steps:
         assert successors_in_chart(spec, step.id) == {r.to for r in step.routes}, step.id
-    assert [o.bpmn_id for o in spec.task_specs["StartEvent"].outputs] == ["PRE_01"]
+    # (SpiffWorkflow adds an unnamed internal output to the first start event; only named ones are ours.)
+    assert [o.bpmn_id for o in spec.task_specs["StartEvent"].outputs if o.bpmn_id] == ["PRE_01"]
+    assert [o.bpmn_id for o in spec.task_specs["StartEvent_TER_01"].outputs if o.bpmn_id] == ["TER_01"]
 
 
 def test_each_branch_is_labelled_with_its_condition_in_spanish():
@@ -188,7 +190,7 @@ def test_diagram_draws_every_lane_node_and_flow(diagram):
     root, nodes, flows, lanes, shapes, edges = diagram
 
     assert {lane.get("name") for lane in lanes} == {Role(s.roles[0]).label for s in PROCEDURE.steps}
-    assert len(nodes) == len(PROCEDURE.steps) + 10 + 2
+    assert len(nodes) == len(PROCEDURE.steps) + 11 + len(PROCEDURE.starts) + 1
     for el in [*nodes, *lanes, root.find("bpmn:collaboration/bpmn:participant", NS)]:
         assert el.get("id") in shapes, el.get("id")
     for flow in flows:
@@ -241,7 +243,8 @@ def test_mermaid_has_a_subgraph_per_phase_holding_its_steps():
     assert text.startswith("flowchart TD\n")
     blocks = re.findall(r'subgraph (\w+)\["([^"]+)"\]\n(.*?)\n    end\n', text, re.S)
     assert [(pid, label) for pid, label, _ in blocks] == [
-        ("PRE", "Preproducción"), ("PRO", "Producción"), ("POS", "Postproducción")]
+        ("PRE", "Preproducción"), ("PRO", "Producción"), ("POS", "Postproducción"),
+        ("TER", "Piezas elaboradas por terceros (7.4)")]
     for pid, _, body in blocks:
         in_block = set(re.findall(r"^\s+(\w+)\[", body, re.M))
         assert in_block == {xml_id(s.id) for s in PROCEDURE.steps if s.phase.value == pid}
@@ -256,7 +259,7 @@ def test_mermaid_nodes_decisions_and_branches():
     assert "POS_08 --> EndEvent" in text
     edges = re.findall(r"^    (\w+) -->(?:\|\"[^\"]*\"\|)? (\w+)$", text, re.M)
     assert len(edges) == text.count("-->")
-    assert len(edges) == 1 + sum(len(s.routes) + (1 if any(r.when for r in s.routes) else 0)
+    assert len(edges) == len(PROCEDURE.starts) + sum(len(s.routes) + (1 if any(r.when for r in s.routes) else 0)
                                  for s in PROCEDURE.steps)
 
 
@@ -306,7 +309,7 @@ def test_cli_prints_bpmn():
 def test_cli_prints_mermaid_by_default_and_writes_a_file(tmp_path):
     result = run_cli()
     assert result.returncode == 0, result.stderr
-    assert result.stdout.count("subgraph ") == 3
+    assert result.stdout.count("subgraph ") == 4
     assert all(step.id in result.stdout for step in PROCEDURE.steps)
 
     out = tmp_path / "procedimiento.bpmn"

@@ -51,6 +51,10 @@ def xml_id(step_id: str) -> str:
     return safe if re.match(r"[A-Za-z_]", safe) else f"_{safe}"
 
 
+def entry_start_id(step_id: str) -> str:
+    return f"{START_ID}_{xml_id(step_id)}"
+
+
 def gateway_id(step_id: str) -> str:
     return f"Gateway_{xml_id(step_id)}"
 
@@ -107,6 +111,10 @@ def build_chart(proc: Procedure) -> Chart:
     end_lane: str | None = None
     for step in proc.steps:
         task = xml_id(step.id)
+        if step.id in proc.entries:  # another way in (7.4) gets its own start event, just before it
+            start = entry_start_id(step.id)
+            nodes.append(Node(start, "start", f"{START_LABEL}: {step.phase.label}", lane_of[step.id]))
+            add_flow(start, task)
         nodes.append(Node(task, "task", f"{step.id} {step.name}", lane_of[step.id], step))
         if any(r.to == END for r in step.routes) and end_lane is None:
             end_lane = lane_of[step.id]
