@@ -71,6 +71,55 @@ def email_for(proc: Procedure, request: Request, effect: Effect, recipients: lis
                  idempotency_key=effect.id)
 
 
+# What the director reviews at each conformity step (the latest of each); other steps show whatever exists.
+APPROVAL_MATERIAL: dict[str, tuple[Deliverable, ...]] = {
+    "PRE-14": (Deliverable.SCRIPT, Deliverable.STORYBOARD),
+    "PRO-11": (Deliverable.FIRST_VERSION,),
+    "POS-04": (Deliverable.FINAL_VERSION,),
+}
+_ANY_MATERIAL = (Deliverable.SCRIPT, Deliverable.STORYBOARD, Deliverable.PRELIMINARY_VERSION,
+                 Deliverable.FIRST_VERSION, Deliverable.FINAL_VERSION)
+
+
+def approval_email(proc: Procedure, request: Request, effect: Effect, recipients: list[str], teams_link: str,
+                   card: dict | None) -> Email:
+    """The email that asks the area's director for conformity; with `card`, Outlook shows it with its buttons."""
+    step = proc[effect.payload["step_id"]]
+    round_no = request.rounds(step.id) + 1
+    question = step.decision or "¿Es conforme?"
+    lead = (f"Se solicita su conformidad en <b>{escape(step.id)} {escape(step.name)}</b>"
+            + (f" (ronda {round_no})" if round_no > 1 else "") + f": {escape(question)}")
+    material = []
+    for kind in APPROVAL_MATERIAL.get(step.id, _ANY_MATERIAL):
+        record = request.latest(kind)
+        if record:
+            material.append({"kind": kind.value, "ref": record.ref, "name": record.name})
+    observations = request.observations_for(step.id)
+    notes = "".join(
+        f"<li>Ronda {o.round} · {escape(o.by_name)} · {o.at.strftime('%d/%m/%Y %H:%M')}:"
+        f"<blockquote>{escape(o.text)}</blockquote></li>" for o in observations[-8:])
+    earlier = f"<p><b>Observaciones de rondas anteriores:</b></p><ul>{notes}</ul>" if notes else ""
+    if card is not None:
+        how = ("Puede dar su conformidad o solicitar ajustes desde la tarjeta de este correo en Outlook, "
+               "o desde Claqueta en Teams: lo que decida en uno se ve en el otro.")
+    else:
+        how = "Dé su conformidad o solicite ajustes desde Claqueta en Teams."
+    link = f'<p><a href="{escape(teams_link, quote=True)}">Abrir la solicitud en Teams</a></p>' if teams_link else ""
+    html = (
+        "<html><head><meta http-equiv=\"Content-Type\" content=\"text/html; charset=utf-8\"></head>"
+        "<body style=\"font-family:Segoe UI,Arial,sans-serif\">"
+        f"<p>{lead}</p>"
+        f"{_deliverable_rows(material)}"
+        f"{earlier}"
+        f"{_request_facts(request)}"
+        f"<p>{escape(how)}</p>{link}"
+        "<p style=\"color:#666\">Mensaje enviado por Claqueta, OCOIM — PROINVERSIÓN.</p>"
+        "</body></html>"
+    )
+    return Email(to=tuple(recipients), subject=subject(request, step.id, proc), html=html,
+                 idempotency_key=effect.id, approval_card=card)
+
+
 def meeting_body(proc: Procedure, request: Request, effect: Effect) -> str:
     step = proc[effect.payload["step_id"]]
     links = []
