@@ -20,6 +20,8 @@ from bot.auth import Unauthorized, authenticate, install_non_blocking_key_fetch
 from bot.performance import CachingBotFrameworkAuthentication, make_retry_codes_constant_time
 from bot.proactive import ProactiveNotifier
 from config.settings import Settings
+from ops import telemetry
+from ops.logging import log_context, new_correlation_id
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +142,15 @@ async def _messages(request: web.Request) -> web.Response:
     activity = _activity_from(body)
     if activity is None:
         return _error(400, "not_an_activity", "body is not a Bot Framework activity")
+    fields = _turn_fields(activity, request.headers)
+    # Every line logged during the turn carries these; the span joins them to the trace in Azure Monitor.
+    with log_context(**fields), telemetry.span("bot.turn", **{f"claqueta.{k}": v for k, v in fields.items()}):
+        return await _turn(request, activity)
 
+
+async def _turn(request: web.Request, activity: Activity) -> web.Response:
+    app = request.app
+    settings = app[SETTINGS_KEY]
     # In local mode a stray token must not send the bot to fetch signing keys from the internet.
     auth_header = request.headers.get("Authorization", "") if authentication_enabled(settings) else ""
     try:
@@ -205,3 +215,19 @@ async def _on_turn_error(turn_context: TurnContext, error: Exception) -> None:
             await turn_context.send_activity(_TURN_FAILED_TEXT)
     except Exception as err:  # noqa: BLE001 - the connector may be what failed
         log.warning("could not tell the user about the failed turn: %s", type(err).__name__)
+
+
+def _turn_fields(activity: Activity, headers) -> dict[str, str]:
+    """Correlation id (the activity's id, else Teams' MS-CV header, else a new one), type, verb, request and step."""
+    value = activity.value if isinstance(activity.value, dict) else {}
+    action = value.get("action") if isinstance(value.get("action"), dict) else {}
+    verb = action.get("verb") or value.get("verb") or (value.get("action") if isinstance(value.get("action"), str)
+                                                         else None)
+    data = action.get("data") if isinstance(action.get("data"), dict) else value
+    return {
+        "correlation_id": str(activity.id or headers.get("MS-CV") or new_correlation_id()),
+        "activity_type": activity.type,
+        "verb": verb if isinstance(verb, str) else "",
+        "request_number": data.get("number") if isinstance(data.get("number"), str) else "",
+        "step_id": data.get("step") if isinstance(data.get("step"), str) else "",
+    }

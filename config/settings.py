@@ -44,6 +44,12 @@ class Settings(BaseSettings):
     deadlines_file: Path = Field(CONFIG_DIR / "deadlines.yaml", validation_alias="CLAQUETA_DEADLINES_FILE")
     max_body_bytes: int = Field(256 * 1024, validation_alias="CLAQUETA_MAX_BODY_BYTES")
     log_level: str = Field("INFO", validation_alias="CLAQUETA_LOG_LEVEL")
+    # "json": one JSON object per line (what Azure collects); "text": for a person at a terminal.
+    # Empty: text in local mode, json otherwise.
+    log_format: Literal["json", "text"] | None = Field(None, validation_alias="CLAQUETA_LOG_FORMAT")
+    # Set (App Service does it from Bicep): traces and metrics go to Application Insights (ops/telemetry.py).
+    applicationinsights_connection_string: SecretStr = Field(
+        SecretStr(""), validation_alias="APPLICATIONINSIGHTS_CONNECTION_STRING")
     # How long a worker holds an effect it is delivering; after a crash, others retry it once this passes.
     effect_lease_seconds: int = Field(60, ge=1, le=3600, validation_alias="CLAQUETA_EFFECT_LEASE_SECONDS")
     # Shared secret for the external scheduler that triggers the reminder job.
@@ -87,6 +93,10 @@ class Settings(BaseSettings):
     @property
     def is_local(self) -> bool:
         return bool(self.local_mode)
+
+    @property
+    def logs_as_json(self) -> bool:
+        return self.log_format == "json" if self.log_format else not self.is_local
 
 
 def load_settings(**overrides) -> Settings:

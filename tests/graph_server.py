@@ -242,6 +242,14 @@ class Faults:
     fail_after_work_next: int = 0
     fail_after_work_status: int = 503
     routes: frozenset[str] | None = None  # None: every route; else route names the faults apply to
+    # fail_randomly: shares of top-level calls answered 429 / 503 before the work / 503 after it /
+    # hung for hang_seconds (past the client's timeout) and then served, as a gateway whose backend carries on.
+    random_throttle: float = 0.0
+    random_unavailable: float = 0.0
+    random_after_work: float = 0.0
+    random_timeout: float = 0.0
+    hang_seconds: float = 0.0
+    injected: Counter = field(default_factory=Counter)  # "kind" and "kind route" → calls that got it
 
 
 class FakeGraph:
@@ -281,6 +289,10 @@ class FakeGraph:
         self._runner: web.AppRunner | None = None
         self.port = 0
         self._routes = self._route_table()
+        # Route name → status every call to it gets (a permission not granted); see deny().
+        self.denied: dict[str, int] = {}
+        # False: group members come back with their id only, as Graph does without User.ReadBasic.All.
+        self.member_details = True
 
     # ── lifecycle ──
     async def __aenter__(self) -> "FakeGraph":
@@ -288,7 +300,7 @@ class FakeGraph:
         app.router.add_route("*", "/{tail:.*}", self._handle_http)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", self.port)
         await site.start()
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         return self
@@ -319,8 +331,28 @@ class FakeGraph:
         self.faults.fail_after_work_status = status
         self.faults.routes = frozenset(routes) if routes else None
 
+    def fail_randomly(self, *, throttle: float = 0.0, unavailable: float = 0.0, after_work: float = 0.0,
+                      timeout: float = 0.0, retry_after: int = 1, hang_seconds: float = 2.0,
+                      routes: set[str] | None = None) -> None:
+        """Each top-level call (seeded draw) gets at most one fault: 429 with Retry-After, 503 without doing
+        the work, 503 after doing it, or an answer held `hang_seconds` (the work is then done anyway)."""
+        self.faults.random_throttle, self.faults.random_unavailable = throttle, unavailable
+        self.faults.random_after_work, self.faults.random_timeout = after_work, timeout
+        self.faults.retry_after, self.faults.hang_seconds = retry_after, hang_seconds
+        self.faults.routes = frozenset(routes) if routes else None
+
+    def deny(self, *routes: str, status: int = 403) -> None:
+        """Answer `status` (403: Authorization_RequestDenied) to every call to these routes, until allow()."""
+        self.denied.update({route: status for route in routes})
+
+    def allow(self, *routes: str) -> None:
+        for route in routes or list(self.denied):
+            self.denied.pop(route, None)
+
     def clear_faults(self) -> None:
+        injected = self.faults.injected
         self.faults = Faults()
+        self.faults.injected = injected  # what was injected stays readable after the faults stop
 
     def add_group(self, group_id: str, members: list[dict]) -> None:
         self.groups[group_id] = [{"@odata.type": "#microsoft.graph.user", **m} for m in members]
@@ -366,15 +398,44 @@ class FakeGraph:
         if auth != f"Bearer {self.token}":
             return _error_reply(GraphError(401, "InvalidAuthenticationToken",
                                            "Access token is empty." if not auth else "Access token validation failure.")), route
+        if route in self.denied:
+            return _error_reply(GraphError(self.denied[route], "accessDenied" if self.denied[route] == 403 else "BadRequest",
+                                           "Either scp or roles claim need to be present in the token."
+                                           if self.denied[route] == 403 else "Denied by the test.")), route
         if top_level and (throttled := self._throttled(route)):
             return throttled, route
+        fault = self._random_fault(route) if top_level else None
+        if fault == "throttle":
+            return _error_reply(GraphError(429, "TooManyRequests", "Too many requests.",
+                                           {"Retry-After": str(self.faults.retry_after)})), route
+        if fault == "unavailable":
+            return _error_reply(GraphError(503, "serviceNotAvailable", "The service is temporarily unavailable.")), route
+        if fault == "timeout":
+            await asyncio.sleep(self.faults.hang_seconds)
         try:
             reply = await handler(request, **params)
         except GraphError as exc:
             reply = _error_reply(exc)
+        if fault == "after_work":
+            reply = _error_reply(GraphError(503, "serviceNotAvailable", "The service is temporarily unavailable."))
         if top_level:
             reply = self._lost_after_work(route, reply)
         return reply, route
+
+    def _random_fault(self, route: str) -> str | None:
+        f = self.faults
+        shares = (("throttle", f.random_throttle), ("unavailable", f.random_unavailable),
+                  ("after_work", f.random_after_work), ("timeout", f.random_timeout))
+        if not self._applies(route) or not any(share for _, share in shares):
+            return None
+        draw = self._rng.random()
+        for kind, share in shares:
+            if draw < share:
+                f.injected[kind] += 1
+                f.injected[f"{kind} {route}"] += 1
+                return kind
+            draw -= share
+        return None
 
     def _applies(self, route: str) -> bool:
         return self.faults.routes is None or route in self.faults.routes
@@ -432,6 +493,7 @@ class FakeGraph:
             ("GET", user + "/(?:calendar/)?events/" + seg.format("event"), "events.get", self._events_get),
             ("DELETE", user + "/(?:calendar/)?events/" + seg.format("event"), "events.delete", self._events_delete),
             ("POST", user + "/calendar/getSchedule", "getSchedule", self._get_schedule),
+            ("GET", user + "/calendar", "calendar.get", self._calendar_get),
             ("POST", drive + "/(?P<target>root|items/[^/:]+):/(?P<rel>.+):/createUploadSession", "upload.create",
              self._upload_create),
             ("POST", drive + "/items/" + seg.format("item_id") + "/createLink", "createLink", self._create_link),
@@ -980,13 +1042,20 @@ class FakeGraph:
         return None if item is None or item.is_folder else item.content
 
     # ── groups ──
+    async def _calendar_get(self, request: Request, mailbox: str) -> Reply:
+        return Reply(200, {"id": f"calendar-{mailbox.lower()}", "name": "Calendario", "canEdit": True,
+                           "owner": {"name": mailbox, "address": mailbox}})
+
     async def _group_members(self, request: Request, group: str, kind: str) -> Reply:
         members = self.groups.get(group)
         if members is None:
             raise GraphError(404, "Request_ResourceNotFound", f"Resource '{group}' does not exist.")
         top = int(request.query.get("$top", 100))
         offset = int(request.query.get("$skiptoken", "0") or 0)
-        body: dict[str, Any] = {"value": members[offset:offset + top]}
+        page = members[offset:offset + top]
+        if not self.member_details:
+            page = [{"@odata.type": m["@odata.type"], "id": m["id"]} for m in page]
+        body: dict[str, Any] = {"value": page}
         if offset + top < len(members):
             next_query = {**request.query, "$skiptoken": str(offset + top)}
             body["@odata.nextLink"] = f"{request.base}{request.path}?{urlencode(next_query, quote_via=quote, safe='$/,')}"
@@ -1039,3 +1108,105 @@ def _to_http(reply: Reply) -> web.Response:
         return web.Response(status=reply.status, body=json.dumps(reply.body).encode(), headers=headers,
                             content_type="application/json")
     return web.Response(status=reply.status, body=reply.body or b"", headers=headers)
+
+
+# ── its own process (bench/run.py --backend graph) ───────────────────────────────────────
+def people_groups(people_file) -> dict[str, list[dict]]:
+    """One Entra group per role of the people file ("grupo-<role>") and one of the areas' directors."""
+    import yaml
+
+    people = yaml.safe_load(open(people_file, encoding="utf-8"))
+    groups: dict[str, list[dict]] = {}
+    for person in people["people"]:
+        for role in person.get("roles", []):
+            groups.setdefault(f"grupo-{role.lower()}", []).append(
+                {"id": person["id"], "displayName": person["name"], "mail": person.get("email", "")})
+    groups["grupo-director"] = [{"id": a["director"], "displayName": p["name"], "mail": p.get("email", "")}
+                                for a in people["areas"].values() for p in people["people"] if p["id"] == a["director"]]
+    return groups
+
+
+async def provisioned(graph: FakeGraph, people_file) -> dict[str, str]:
+    """Create the store's lists (deploy.sharepoint.provision through the real client) and the role groups;
+    returns GRAPH_ROLE_GROUPS (role → group id)."""
+    from config.settings import Settings
+    from deploy.sharepoint import provision
+    from graph.client import build_graph_client, close_graph_client
+
+    roles = {}
+    for group_id, members in people_groups(people_file).items():
+        graph.add_group(group_id, members)
+        if group_id != "grupo-director":
+            roles[group_id.removeprefix("grupo-").upper()] = group_id
+    client = build_graph_client(Settings(_env_file=None, graph_base_url=graph.base_url,
+                                         graph_static_token=graph.token, sharepoint_site_id=graph.site_id))
+    try:
+        await provision(client, graph.site_id)
+    finally:
+        await close_graph_client(client)
+    return roles
+
+
+def _control_app(graph: FakeGraph) -> web.Application:
+    """Loopback control of a FakeGraph in another process: its call records, latency and mail/event counts."""
+
+    async def calls(request: web.Request) -> web.Response:
+        since = int(request.query.get("since", 0))
+        return web.json_response({"total": len(graph.calls), "calls": [
+            {"method": c.method, "path": c.path, "route": c.route, "status": c.status, "at": c.at,
+             "in_batch": c.in_batch} for c in graph.calls[since:]]})
+
+    async def latency(request: web.Request) -> web.Response:
+        graph.latency = float((await request.json())["ms"]) / 1000
+        return web.json_response({"latency_ms": graph.latency * 1000})
+
+    async def counts(request: web.Request) -> web.Response:
+        return web.json_response({"sent_mail": len(graph.sent_mail),
+                                  "events": sum(len(v) for v in graph.events.values()),
+                                  "items": {x.display_name: len(x.items) for x in graph.lists.values()},
+                                  "lists": {x.id: x.display_name for x in graph.lists.values()}})
+
+    app = web.Application()
+    app.router.add_get("/calls", calls)
+    app.router.add_post("/latency", latency)
+    app.router.add_get("/counts", counts)
+    return app
+
+
+async def _serve_alone(port: int, latency_ms: float, people_file) -> None:
+    graph = FakeGraph()
+    graph.port = port
+    async with graph:
+        roles = await provisioned(graph, people_file)
+        graph.calls.clear()
+        graph.route_counts.clear()
+        graph.latency = latency_ms / 1000  # after provisioning, which is not what is measured
+        runner = web.AppRunner(_control_app(graph), access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        control = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        print(json.dumps({"base_url": graph.base_url, "token": graph.token, "site_id": graph.site_id,
+                          "drive_id": graph.drive_id, "role_groups": roles,
+                          "control_url": f"http://127.0.0.1:{control}"}), flush=True)
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await runner.cleanup()
+
+
+if __name__ == "__main__":
+    import argparse
+    from pathlib import Path
+
+    parser = argparse.ArgumentParser(description="Run FakeGraph on 127.0.0.1, lists provisioned and role groups "
+                                                 "made from the people file; prints its base url and token as JSON")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--latency-ms", type=float, default=0.0, help="added to every HTTP call")
+    parser.add_argument("--people-file", type=Path,
+                        default=Path(__file__).resolve().parents[1] / "config" / "people.example.yaml")
+    cli = parser.parse_args()
+    try:
+        asyncio.run(_serve_alone(cli.port, cli.latency_ms, cli.people_file))
+    except KeyboardInterrupt:
+        pass

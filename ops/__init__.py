@@ -1,0 +1,1 @@
+"""Operations: structured logs, telemetry to Azure Monitor, and the readiness check behind /readyz."""
