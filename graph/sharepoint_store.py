@@ -41,7 +41,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Iterable
 
 from kiota_abstractions.api_error import APIError
 from kiota_abstractions.base_request_configuration import RequestConfiguration
@@ -53,7 +53,7 @@ from msgraph.generated.sites.item.lists.item.items.items_request_builder import 
 from graph.client import send_batch
 from graph.schema import ASSIGNEE_COLUMNS, MULTI_LINE_MAX, REQUEST_DATA_COLUMNS, SINGLE_LINE_MAX, ListIds
 from procedure.request import Effect, HistoryEntry, Request, Status
-from services.ports import ConcurrencyConflict, EffectRecord, NotFound, RequestQuery
+from services.ports import ConcurrencyConflict, EffectRecord, NotFound, RequestQuery, RequestRow
 
 OPEN_STATUSES = (Status.ACTIVE.value, Status.ON_HOLD.value)
 PAGE_SIZE = 500
@@ -417,6 +417,14 @@ class SharePointRequestStore:
                 entries.setdefault((entry.version, entry.seq), (1 << 62, entry))
         return [entries[k][1] for k in sorted(entries)]
 
+    async def histories(self, numbers: Iterable[str]) -> dict[str, list[HistoryEntry]]:
+        # One history at a time: the embedded store is the one measured at scale.
+        return {number: await self.history(number) for number in dict.fromkeys(numbers)}
+
+    async def rows(self, query: RequestQuery) -> list[RequestRow]:
+        return [RequestRow(number=r.number, version=r.version, status=r.status, step_id=r.step_id, area=r.area,
+                           due_date=r.due_date, delivered_at=r.delivered_at) for r in await self.find(query)]
+
     async def find(self, query: RequestQuery) -> list[Request]:
         base = []
         if query.area is not None:
@@ -621,6 +629,9 @@ class SharePointRequestStore:
     async def effect(self, effect_id: str) -> EffectRecord | None:
         row = await self._effect_row(effect_id)
         return self._record(row) if row is not None else None
+
+    async def stored_effect_ids(self, effect_ids: Iterable[str]) -> set[str]:
+        return {i for i in dict.fromkeys(effect_ids) if await self._effect_row(i) is not None}
 
     async def add_effects(self, effects: list[Effect]) -> list[str]:
         if not effects:

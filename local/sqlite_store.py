@@ -6,16 +6,22 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 from procedure.request import Effect, HistoryEntry, Request, Status
-from services.ports import ConcurrencyConflict, EffectRecord, NotFound, RequestQuery
+from services.ports import ConcurrencyConflict, EffectRecord, NotFound, RequestQuery, RequestRow
 
 BUSY_TIMEOUT_MS = 10_000
 OPEN_STATUSES = (Status.ACTIVE.value, Status.ON_HOLD.value)
+# Brief requests kept parsed, by (number, version): about 6 KB each, so the default holds every open
+# request of a busy office (10,000) in some 60 MB. Parsing one costs ~50 µs; list views read thousands.
+BRIEF_CACHE_SIZE = 12_000
+BRIEF_JSON = "json_remove(json, '$.deliverables', '$.observations', '$.links')"
+CHUNK = 500  # numbers per IN (...) list, far under SQLite's limit on bound parameters
 
 # Each migration takes the schema from version i to i+1; append new ones, never edit a shipped one.
 SCHEMA_V1 = [
@@ -123,8 +129,11 @@ class SqliteRequestStore:
     file's write lock up front, so another process's transaction waits (busy_timeout) instead of failing
     half-way through."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, *, brief_cache_size: int = BRIEF_CACHE_SIZE):
         self.path = Path(path)
+        # Requests are frozen models and a (number, version) never changes: safe to share between callers.
+        self._brief: OrderedDict[tuple[str, int], Request] = OrderedDict()
+        self._brief_cache_size = brief_cache_size
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # isolation_level=None: the module never opens transactions behind our back; we say BEGIN ourselves.
         self._conn: sqlite3.Connection | None = sqlite3.connect(
@@ -254,7 +263,21 @@ class SqliteRequestStore:
         rows = self._read("SELECT json FROM history WHERE request_number = ? ORDER BY version, seq", (number,))
         return [HistoryEntry.model_validate_json(j) for (j,) in rows]
 
-    async def find(self, query: RequestQuery) -> list[Request]:
+    async def histories(self, numbers: Iterable[str]) -> dict[str, list[HistoryEntry]]:
+        wanted = list(dict.fromkeys(numbers))
+        found: dict[str, list[HistoryEntry]] = {n: [] for n in wanted}
+        for i in range(0, len(wanted), CHUNK):
+            chunk = wanted[i:i + CHUNK]
+            rows = self._read(
+                f"SELECT request_number, json FROM history WHERE request_number IN ({', '.join('?' * len(chunk))}) "
+                "ORDER BY request_number, version, seq", chunk)
+            for number, data in rows:
+                found[number].append(HistoryEntry.model_validate_json(data))
+        return found
+
+    @staticmethod
+    def _where(query: RequestQuery) -> tuple[str, list] | None:
+        """The WHERE clause (with its parameters) for a query; None when it selects nothing."""
         where, params = [], []
         if query.open_only:
             where.append(f"status IN ({', '.join('?' for _ in OPEN_STATUSES)})")
@@ -267,18 +290,67 @@ class SqliteRequestStore:
             params.append(query.step_id)
         if query.step_ids is not None:
             if not query.step_ids:
-                return []
+                return None
             where.append(f"step_id IN ({', '.join('?' for _ in query.step_ids)})")
             params += list(query.step_ids)
         if query.participant is not None:
             where.append("number IN (SELECT request_number FROM participants WHERE person_id = ?)")
             params.append(query.participant)
-        sql = "SELECT json FROM requests"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY number LIMIT ?"
-        params.append(query.limit)
-        return [Request.model_validate_json(j) for (j,) in self._read(sql, params)]
+        if query.changed_since is not None:
+            # updated_at is ISO text with its own offset: a day's margin keeps the text comparison safe.
+            where.append("updated_at >= ?")
+            params.append((query.changed_since - timedelta(days=1)).isoformat())
+        return (" WHERE " + " AND ".join(where) if where else ""), params
+
+    async def find(self, query: RequestQuery) -> list[Request]:
+        selection = self._where(query)
+        if selection is None:
+            return []
+        where, params = selection
+        if not query.brief:
+            return [Request.model_validate_json(j) for (j,) in self._read(
+                f"SELECT json FROM requests{where} ORDER BY number LIMIT ?", [*params, query.limit])]
+        with self._lock:
+            conn = self.conn
+            # One read transaction: the versions listed and the requests parsed come from the same snapshot.
+            conn.execute("BEGIN")
+            try:
+                keys = conn.execute(f"SELECT number, version FROM requests{where} ORDER BY number LIMIT ?",
+                                    [*params, query.limit]).fetchall()
+                missing = [number for number, version in keys if (number, version) not in self._brief]
+                parsed: dict[str, Request] = {}
+                for i in range(0, len(missing), CHUNK):
+                    chunk = missing[i:i + CHUNK]
+                    for (data,) in conn.execute(f"SELECT {BRIEF_JSON} FROM requests WHERE number IN "
+                                                f"({', '.join('?' * len(chunk))})", chunk):
+                        request = Request.model_validate_json(data)
+                        parsed[request.number] = request
+            finally:
+                conn.execute("COMMIT")
+            found = []
+            for key in keys:
+                request = parsed.get(key[0]) or self._brief.get(key)
+                if request is None:
+                    continue
+                found.append(request)
+                self._brief[key] = request
+                self._brief.move_to_end(key)
+            while len(self._brief) > self._brief_cache_size:
+                self._brief.popitem(last=False)
+            return found
+
+    async def rows(self, query: RequestQuery) -> list[RequestRow]:
+        selection = self._where(query)
+        if selection is None:
+            return []
+        where, params = selection
+        rows = self._read(
+            "SELECT number, version, status, step_id, area, due_date, json_extract(json, '$.delivered_at') "
+            f"FROM requests{where} ORDER BY number LIMIT ?", [*params, query.limit])
+        return [RequestRow(number=n, version=v, status=Status(st), step_id=step, area=area,
+                           due_date=date.fromisoformat(due),
+                           delivered_at=datetime.fromisoformat(delivered) if delivered else None)
+                for n, v, st, step, area, due, delivered in rows]
 
     # ── effects ──
 
@@ -340,6 +412,15 @@ class SqliteRequestStore:
     async def effect(self, effect_id: str) -> EffectRecord | None:
         rows = self._read(f"SELECT {self._EFFECT_COLUMNS} FROM effects WHERE id = ?", (effect_id,))
         return self._record(rows[0]) if rows else None
+
+    async def stored_effect_ids(self, effect_ids: Iterable[str]) -> set[str]:
+        wanted = list(dict.fromkeys(effect_ids))
+        stored: set[str] = set()
+        for i in range(0, len(wanted), CHUNK):
+            chunk = wanted[i:i + CHUNK]
+            stored |= {i for (i,) in self._read(
+                f"SELECT id FROM effects WHERE id IN ({', '.join('?' * len(chunk))})", chunk)}
+        return stored
 
     async def add_effects(self, effects: list[Effect]) -> list[str]:
         with self._write() as conn:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Protocol, runtime_checkable
 
 from procedure.engine import Person
-from procedure.request import Effect, HistoryEntry, Request
+from procedure.request import Effect, HistoryEntry, Request, Status
 
 
 class ConcurrencyConflict(Exception):
@@ -44,7 +45,30 @@ class RequestQuery:
     participant: str | None = None  # requester or named assignee
     # Only requests at one of these steps (a store may ignore it: callers filter again). Empty: none.
     step_ids: tuple[str, ...] | None = None
+    # Only requests whose last action (or filing) was on or after this day, give or take a day for time
+    # zones (a store may ignore it: callers filter again).
+    changed_since: date | None = None
+    # For list views that never read deliverables, observations or links: a store may leave them empty,
+    # which makes reading thousands of requests much cheaper.
+    brief: bool = False
     limit: int = 500
+
+
+@dataclass(frozen=True)
+class RequestRow:
+    """A request's indexed facts, read without the whole request: enough to count and select."""
+
+    number: str
+    version: int
+    status: Status
+    step_id: str
+    area: str
+    due_date: date
+    delivered_at: datetime | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in (Status.ACTIVE, Status.ON_HOLD)
 
 
 @runtime_checkable
@@ -63,7 +87,13 @@ class RequestStore(Protocol):
 
     async def history(self, number: str) -> list[HistoryEntry]: ...
 
+    async def histories(self, numbers: Iterable[str]) -> dict[str, list[HistoryEntry]]:
+        """The histories of many requests at once (each in order); a number with none maps to []."""
+
     async def find(self, query: RequestQuery) -> list[Request]: ...
+
+    async def rows(self, query: RequestQuery) -> list[RequestRow]:
+        """The same selection as `find`, as RequestRows."""
 
     async def due_effects(self, now: datetime, limit: int = 50) -> list[EffectRecord]:
         """Pending effects whose next attempt is due, oldest first."""
@@ -79,6 +109,9 @@ class RequestStore(Protocol):
     async def failed_effects(self, limit: int = 100) -> list[EffectRecord]: ...
 
     async def effect(self, effect_id: str) -> EffectRecord | None: ...
+
+    async def stored_effect_ids(self, effect_ids: Iterable[str]) -> set[str]:
+        """Which of these effect ids are stored (in any status)."""
 
     async def add_effects(self, effects: list[Effect]) -> list[str]:
         """Add effects outside a transition (reminders); an id already stored is skipped. Returns added ids."""

@@ -115,16 +115,22 @@ class ReminderJob:
         today = self.today()
         if not self.is_reminder_time():
             return ReminderRun(today)
-        requests = await self.store.find(RequestQuery(open_only=True, limit=100_000))
+        # Brief requests: reminders never read deliverables or observations, and the store keeps them parsed.
+        requests = await self.store.find(RequestQuery(open_only=True, brief=True, limit=100_000))
+        # Today's snooze markers in one read rather than one per request.
+        snoozed = await self.store.stored_effect_ids(
+            reminder_id(r.number, r.step_id, "snoozed", today) for r in requests if r.status is Status.ACTIVE)
         effects: list[Effect] = []
         for request in requests:
-            effects += await self.reminders_for(request, today)
+            effects += await self.reminders_for(request, today, snoozed=snoozed)
         effects.append(await self.digest(requests, today))
         added = await self.store.add_effects(effects)
         return ReminderRun(today, effects, added)
 
-    async def reminders_for(self, request: Request, today: date) -> list[Effect]:
-        """The reminders about one request that are due today (before filtering the ones already stored)."""
+    async def reminders_for(self, request: Request, today: date, *, snoozed: set[str] | None = None) -> list[Effect]:
+        """The reminders about one request that are due today (before filtering the ones already stored).
+
+        `snoozed`: today's snooze marker ids already read (by `run_once`); otherwise they are looked up."""
         if request.status is not Status.ACTIVE:
             return []
         status = status_of(request, today, self.deadlines)
@@ -138,7 +144,8 @@ class ReminderJob:
         kind = {StepState.DUE_TODAY: "due", StepState.OVERDUE: "overdue"}.get(status.state)
         if status.state is StepState.DUE_SOON and status.days_left == 1:
             kind = "before"
-        if kind and not await self.is_snoozed(request.number, step, today):
+        if kind and not (reminder_id(request.number, step, "snoozed", today) in snoozed if snoozed is not None
+                         else await self.is_snoozed(request.number, step, today)):
             effects.append(self._effect(reminder_id(request.number, step, kind, today), request,
                                         {**base, "to": to, "template": TEMPLATES[kind]}))
         if status.state is StepState.OVERDUE:
