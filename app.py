@@ -67,6 +67,7 @@ class LocalExports:
 def build(settings: Settings, *, notifier=None) -> Components:
     """Every object the app needs, on the backend the settings choose."""
     from bot.claqueta_bot import ClaquetaBot
+    from cards.outlook import outlook_approval_card
     from local.calendar import IcsCalendar
     from local.clock import FixedClock, SystemClock
     from local.directory import YamlDirectory
@@ -95,20 +96,37 @@ def build(settings: Settings, *, notifier=None) -> Components:
         from bot.notifier import TeamsNotifier
 
         notifier = TeamsNotifier(proc, service, store, directory, lambda: holder["proactive"])
+    originator = settings.outlook_originator_id
+    # With an Outlook provider registered, the email asking a director for conformity carries the card.
+    approval_card = (None if not originator else
+                     lambda request, director, tail: outlook_approval_card(proc, request, director, originator, tail))
     dispatcher = EffectDispatcher(proc, store, directory, clock, notifier=notifier, mailer=mailer,
-                                  calendar=calendar, files=files, lease_seconds=settings.effect_lease_seconds)
+                                  calendar=calendar, files=files, lease_seconds=settings.effect_lease_seconds,
+                                  approval_card=approval_card)
     reminders = ReminderJob(proc, store, directory, clock, deadlines)
     exports = LocalExports(data / "exportes", settings)
-    bot = ClaquetaBot(proc, service, store, directory, is_local=settings.is_local, on_transition=dispatcher.wake,
+    bot = ClaquetaBot(proc, service, store, directory, is_local=settings.is_local,
+                      on_transition=_counted(dispatcher.wake),
                       calendar=calendar, reminders=reminders, deadlines=deadlines,
-                      publish_export=publish or exports.publish)
+                      publish_export=publish or exports.publish, outlook_originator=originator)
     components = Components(settings, deadlines, store, directory, clock, service, dispatcher, bot, reminders,
                             exports)
     components.proactive_holder = holder  # type: ignore[attr-defined]
     return components
 
 
+def _counted(wake):
+    """The bot calls this after each transition it saves: count it (ops.telemetry), then wake the dispatcher."""
+    from ops import telemetry
+
+    def on_transition() -> None:
+        telemetry.count_transition()
+        wake()
+    return on_transition
+
+
 REMINDER_INTERVAL_SECONDS = 300
+REMINDER_START_DELAY_SECONDS = 2.0
 
 
 async def run_reminders(components: Components) -> int:
@@ -121,6 +139,8 @@ async def run_reminders(components: Components) -> int:
 
 async def _reminder_schedule(components: Components, interval: float = REMINDER_INTERVAL_SECONDS) -> None:
     # Cheap and idempotent: running it every few minutes on every instance sends each reminder once.
+    # The first run waits for the server to answer: start-up (and /healthz) must not wait for it.
+    await asyncio.sleep(REMINDER_START_DELAY_SECONDS)
     while True:
         try:
             await run_reminders(components)
@@ -168,7 +188,10 @@ def create_web_app(components: Components, *, schedule_reminders: bool = True,
             return web.json_response({"error": "no autorizado"}, status=401)
         return web.json_response({"added": await run_reminders(components)})
 
-    routes = [web.post("/api/jobs/reminders", trigger_reminders),
+    from ops.readiness import Readiness
+
+    readiness = Readiness.for_components(components)
+    routes = [web.post("/api/jobs/reminders", trigger_reminders), web.get("/readyz", readiness.serve),
               web.get("/exportes/{token}/{name}", components.exports.serve)]
     app = create_app(components.settings, components.bot, extra_routes=routes)
 
@@ -184,6 +207,7 @@ def create_web_app(components: Components, *, schedule_reminders: bool = True,
         await components.store.close()
 
     app.cleanup_ctx.append(background)
+    app.cleanup_ctx.append(readiness.startup)  # the permission check on Graph, logged and shown by /readyz
     return app
 
 
@@ -201,7 +225,10 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"No se puede iniciar: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from ops import logging as ops_logging, telemetry
+
+    ops_logging.configure(settings)
+    telemetry.configure(settings)
     components = build(settings)
     if args.job == "reminders":
         if not args.once:

@@ -17,13 +17,15 @@ from bot.activity_handler import ClaquetaActivityHandler
 from bot.proactive import ProactiveNotifier
 from cards import builders as cards
 from cards import reminders as reminder_cards
-from cards.verbs import Inputs, Verb
+from cards.outlook import for_outlook
+from cards.text import escape
+from cards.verbs import CardData, Inputs, Verb
 from config.deadlines import Deadlines
 from procedure.request import Effect, EffectKind
 from services import agenda
 from services.reminders import ReminderJob
-from procedure.engine import Action, ActionRefused, Command, IntakeError, Person, StaleVersion
-from procedure.model import Procedure
+from procedure.engine import LINK_DELIVERABLES, Action, ActionRefused, Command, IntakeError, Person, StaleVersion
+from procedure.model import Deliverable, Procedure
 from procedure.request import Request
 from procedure.roles import Role
 from services.ports import Calendar, Directory, NotFound, RequestQuery, RequestStore
@@ -32,6 +34,7 @@ from services.requests import NoAccess, RequestService
 log = logging.getLogger(__name__)
 
 NUMBER_RE = r"(\d{4}-\d{4}|\d{1,4})"
+OUTLOOK_CHANNEL = "outlook"  # channelId of Action.Execute invokes from actionable emails (Outlook channel)
 Handler = Callable[["ClaquetaBot", TurnContext, Person, dict], Awaitable[dict]]
 
 
@@ -49,6 +52,7 @@ TEXT_COMMANDS = [
     _cmd(r"^(ayuda|help|\?|comandos|men[uú])$", "cmd_help"),
     _cmd(r"^(nueva solicitud|nuevo video|solicitar( un)? video|quiero (un|una) (video|pieza)\b.*|necesito (un|una) "
          r"(video|pieza)\b.*|pedir( un)? video|crear solicitud)$", "cmd_new_request"),
+    _cmd(r"^((remitir|revisar|enviar) (una )?)?pieza(s)? (de|elaborada(s)? por) terceros\b.*$", "cmd_third_party"),
     _cmd(r"^mis solicitudes$", "cmd_my_requests"),
     _cmd(r"^mis pendientes$|^pendientes$", "cmd_my_pending"),
     _cmd(rf"^estado\s+(?:n[°º.]?\s*)?{NUMBER_RE}$", "cmd_status"),
@@ -91,12 +95,15 @@ class ClaquetaBot(ClaquetaActivityHandler):
     def __init__(self, proc: Procedure, service: RequestService, store: RequestStore, directory: Directory, *,
                  is_local: bool, on_transition: Callable[[], None] = lambda: None, calendar: Calendar | None = None,
                  reminders: ReminderJob | None = None, deadlines: Deadlines | None = None,
-                 publish_export: Callable[[str, bytes], Awaitable[str]] | None = None):
+                 publish_export: Callable[[str, bytes], Awaitable[str]] | None = None,
+                 outlook_originator: str = ""):
         super().__init__()
         self.calendar = calendar
         self.reminders = reminders
         self.deadlines = deadlines or Deadlines()
         self.publish_export = publish_export
+        self.outlook_originator = outlook_originator
+        self.period_indicators = agenda.PeriodIndicators(proc)  # the agenda's, kept between looks
         self.proc = proc
         self.service = service
         self.store = store
@@ -118,6 +125,8 @@ class ClaquetaBot(ClaquetaActivityHandler):
     async def remember(self, turn_context: TurnContext, person: Person) -> bool:
         """Store where to reach this person; True the first time the bot hears from them."""
         activity = turn_context.activity
+        if activity.channel_id == OUTLOOK_CHANNEL:
+            return False  # a click in an email: the person's Teams chat stays where proactive messages go
         key = (person.id, activity.conversation.id if activity.conversation else "")
         if key in self._known_references:
             return False
@@ -150,6 +159,11 @@ class ClaquetaBot(ClaquetaActivityHandler):
     async def on_text_message(self, turn_context: TurnContext, text: str) -> None:
         person = await self.person_of(turn_context)
         first = await self.remember(turn_context, person)
+        files = shared_files(turn_context.activity)
+        if files:
+            for file in files[:3]:
+                await self._offer_file(turn_context, person, file)
+            return
         clean = " ".join(text.split()).strip()
         for command in TEXT_COMMANDS:
             match = command.pattern.match(clean)
@@ -166,6 +180,22 @@ class ClaquetaBot(ClaquetaActivityHandler):
             "**mis pendientes** para ver lo que le toca, o **ayuda** para ver todos los comandos."
         ))
 
+    async def _offer_file(self, tc: TurnContext, person: Person, file: cards.AttachedFile) -> None:
+        """A file shared in the chat: offer it to each pending step that asks for a file or link."""
+        choices = []
+        for request in await self.service.pending_for(person):
+            step = self.proc[request.step_id]
+            for kind in step.deliverables:
+                if kind in LINK_DELIVERABLES:
+                    card = CardData(number=request.number, version=request.version, step=step.id)
+                    choices.append((f"{step.id} · {kind.label} (N° {request.number})", card, kind.value))
+        if not choices:
+            await tc.send_activity(MessageFactory.text(
+                f"Recibí «{escape(file.name)}», pero no tiene actividades pendientes que pidan un archivo. "
+                "Escriba «mis pendientes» para ver lo que le toca."))
+            return
+        await self._send_card(tc, cards.shared_file_card(file.name, choices, file))
+
     async def cmd_hello(self, tc: TurnContext, person: Person, match) -> None:
         await self._send_card(tc, cards.welcome_card(self.is_local))
 
@@ -176,6 +206,11 @@ class ClaquetaBot(ClaquetaActivityHandler):
         areas = await self.directory.areas()
         values = {"area": person.area} if person.area in areas and person.area != "OCOIM" else {}
         await self._send_card(tc, cards.intake_form_card(areas, values, None))
+
+    async def cmd_third_party(self, tc: TurnContext, person: Person, match) -> None:
+        areas = await self.directory.areas()
+        values = {"area": person.area} if person.area in areas and person.area != "OCOIM" else {}
+        await self._send_card(tc, cards.third_party_form_card(areas, values, None))
 
     async def cmd_my_requests(self, tc: TurnContext, person: Person, match) -> None:
         requests = await self.service.mine(person)
@@ -220,7 +255,7 @@ class ClaquetaBot(ClaquetaActivityHandler):
     async def agenda(self, person: Person, selected: dict[str, str]) -> dict:
         """The coordinator's agenda: open requests by phase, filterable, with this quarter's indicators."""
         today = self.service.clock.now().date()
-        requests = await self.store.find(RequestQuery(open_only=True, limit=100_000))
+        requests = await self.store.find(RequestQuery(open_only=True, brief=True, limit=100_000))
         names = await agenda.load_names(self.directory)
         groups = agenda.agenda_rows(self.proc, requests, today, self.deadlines, names=names,
                                     area=selected.get(Inputs.FILTER_AREA) or None,
@@ -234,10 +269,8 @@ class ClaquetaBot(ClaquetaActivityHandler):
                 for phase, phase_rows in groups.items()}
         # Indicators cover the last 90 days, delivered requests included.
         start = today - timedelta(days=90)
-        recent = [r for r in await self.store.find(RequestQuery(limit=100_000))
-                  if r.is_open or (r.delivered_at and r.delivered_at.date() >= start)]
-        histories = {r.number: await self.store.history(r.number) for r in recent}
-        indicators = agenda.indicators(self.proc, recent, histories, start, today, today, self.deadlines)
+        indicators = await self.period_indicators.indicators(self.store, requests, start, today, today,
+                                                             self.deadlines)
         owners = {**names.people, **{role.value: role.label for role in Role if role not in (
             Role.REQUESTER, Role.OCOIM_TEAM)}}
         return cards.agenda_card(rows, areas=await self.directory.areas(), owners=owners, selected=selected,
@@ -249,10 +282,11 @@ class ClaquetaBot(ClaquetaActivityHandler):
         if self.publish_export is None:
             return "La exportación no está disponible en esta instalación."
         today = self.service.clock.now().date()
-        requests = await self.store.find(RequestQuery(limit=100_000))
-        histories = {r.number: await self.store.history(r.number) for r in requests}
-        content = agenda.export_tracking_xlsx(self.proc, requests, histories, today, self.deadlines,
-                                              names=await agenda.load_names(self.directory))
+        # Brief requests (the table reads no deliverables) and history digests shared with the agenda.
+        requests = await self.store.find(RequestQuery(brief=True, limit=100_000))
+        digests = await self.period_indicators.digests.digests(self.store, requests)
+        content = agenda.export_tracking_xlsx(self.proc, requests, {}, today, self.deadlines,
+                                              names=await agenda.load_names(self.directory), digests=digests)
         url = await self.publish_export(f"seguimiento-{today.isoformat()}.xlsx", content)
         return (f"Cuadro de seguimiento al {today.strftime('%d/%m/%Y')} ({len(requests)} solicitudes): "
                 f"[descargar el Excel]({url})")
@@ -286,11 +320,16 @@ class ClaquetaBot(ClaquetaActivityHandler):
             return invoke.error_response(400, "accion_desconocida",
                                          "Esta acción no existe o ya no está disponible.")
         try:
-            return await handler(self, turn_context, person, data)
+            result = await handler(self, turn_context, person, data)
         except NotFound:
             return invoke.error_response(404, "solicitud_inexistente", "No existe esa solicitud.")
         except forms.FormError as exc:
             return invoke.error_response(400, "datos_invalidos", exc.message)
+        if (turn_context.activity.channel_id == OUTLOOK_CHANNEL and invoke.is_invoke_value(result)
+                and result["type"] == invoke.CARD_TYPE):
+            # The answer replaces the card in the email: Outlook shows it only with the originator.
+            result = invoke.card_response(for_outlook(result["value"], self.outlook_originator))
+        return result
 
     async def _act(self, person: Person, data: dict, build: Callable[[Request], Command]) -> dict:
         card_data = forms.card_data(data)
@@ -372,6 +411,40 @@ async def _intake_submit(bot: ClaquetaBot, tc: TurnContext, person: Person, data
         return invoke.card_response(cards.intake_form_card(areas, forms.intake_values(data), errors))
     bot.on_transition()
     return invoke.card_response(cards.request_summary_card(bot.proc, outcome.request, outcome.warnings))
+
+
+@verb(Verb.THIRD_PARTY_SUBMIT)
+async def _third_party_submit(bot: ClaquetaBot, tc: TurnContext, person: Person, data: dict) -> dict:
+    areas = await bot.directory.areas()
+    try:
+        intake = forms.parse_intake(data)
+        outcome = await bot.service.file(intake, person, start="TER-01")
+    except (IntakeError, forms.FormError) as exc:
+        errors = exc.errors if isinstance(exc, IntakeError) else {"form": exc.message}
+        return invoke.card_response(cards.third_party_form_card(areas, forms.intake_values(data), errors))
+    bot.on_transition()
+    return invoke.card_response(cards.request_summary_card(bot.proc, outcome.request, outcome.warnings))
+
+
+@verb(Verb.FILE_ATTACH)
+async def _file_attach(bot: ClaquetaBot, tc: TurnContext, person: Person, data: dict) -> dict:
+    """Open the step's card with the shared file in place; completing it records the upload."""
+    card_data = forms.card_data(data)
+    file = cards.AttachedFile(name=str(data.get("name", ""))[:200], url=str(data.get("url", ""))[:2000],
+                              source=str(data.get("source", ""))[:2000])
+    kind = str(data.get("kind", ""))
+    try:
+        view = await bot.service.view(card_data.number, person)
+    except NoAccess as exc:
+        return invoke.error_response(403, "sin_acceso", exc.message)
+    if view.request.version != card_data.version or Action.COMPLETE not in view.actions:
+        return invoke.card_response(await bot._current_card(person, card_data.number, stale=True))
+    history = await bot.store.history(card_data.number)
+    return invoke.card_response(cards.step_card(
+        bot.proc, view.request, viewer_actions=view.actions, people=await bot._names_for(view.request),
+        can_act_user_ids=view.actor_ids, refreshed_for=person.id, history_tail=history[-3:],
+        today=bot.service.clock.now().date(), attached={kind: file},
+        notice=f"Revise y complete {view.request.step_id}: «{file.name}» se adjunta como {kind_label(kind)}."))
 
 
 @verb(Verb.STEP_COMPLETE)
@@ -499,3 +572,26 @@ async def _brand_report(bot: ClaquetaBot, tc: TurnContext, person: Person, data:
     return invoke.card_response(cards.message_card(
         "Gracias: su reporte de incumplimiento de la línea gráfica fue enviado al Coordinador(a) de Marketing "
         "e Imagen Institucional.", "good"))
+
+
+FILE_DOWNLOAD_INFO = "application/vnd.microsoft.teams.file.download.info"
+
+
+def shared_files(activity: Activity) -> list[cards.AttachedFile]:
+    """Files someone shared in the chat (Teams sends them as file download info attachments)."""
+    files = []
+    for attachment in activity.attachments or []:
+        if attachment.content_type != FILE_DOWNLOAD_INFO or not isinstance(attachment.content, dict):
+            continue
+        source = attachment.content.get("downloadUrl") or ""
+        url = attachment.content_url or source
+        if url.startswith("https://") or url.startswith("http://"):
+            files.append(cards.AttachedFile(name=(attachment.name or "archivo")[:200], url=url, source=source))
+    return files
+
+
+def kind_label(kind: str) -> str:
+    try:
+        return Deliverable(kind).label
+    except ValueError:
+        return "entregable"

@@ -6,9 +6,13 @@ import asyncio
 import logging
 import random
 from datetime import datetime, timedelta
+from typing import Callable, Sequence
 
+from ops import telemetry
+from ops.logging import log_context
+from procedure.engine import Person
 from procedure.model import Deliverable, Procedure
-from procedure.request import Effect, EffectKind, Request
+from procedure.request import Effect, EffectKind, HistoryEntry, Request, Status
 from procedure.roles import Audience, Role, TEAM_MEMBERS
 from services import outputs
 from services.ports import (
@@ -26,6 +30,11 @@ from services.ports import (
 
 log = logging.getLogger(__name__)
 
+# The email that asks a director for conformity when a step of theirs opens (PRE-14, PRO-11, POS-04).
+APPROVAL_TEMPLATE = "approval"
+# Builds the Outlook card such an email carries (None: plain HTML email).
+ApprovalCard = Callable[[Request, Person, Sequence[HistoryEntry]], dict]
+
 
 class PermanentFailure(Exception):
     """Retrying cannot help (e.g. nobody to send to); the effect is kept as failed, with this reason."""
@@ -35,7 +44,8 @@ class EffectDispatcher:
     def __init__(self, proc: Procedure, store: RequestStore, directory: Directory, clock: Clock, *,
                  notifier: Notifier, mailer: Mailer, calendar: Calendar, files: FileStore,
                  max_attempts: int = 6, base_delay: float = 2.0, max_delay: float = 600.0, lease_seconds: int = 60,
-                 teams_link: str = "", rng: random.Random | None = None):
+                 teams_link: str = "", rng: random.Random | None = None,
+                 approval_card: ApprovalCard | None = None):
         self.proc = proc
         self.store = store
         self.directory = directory
@@ -49,6 +59,7 @@ class EffectDispatcher:
         self.base_delay = base_delay
         self.max_delay = max_delay
         self.teams_link = teams_link
+        self.approval_card = approval_card
         self.rng = rng or random.Random()
         self._wake = asyncio.Event()
         self._handlers = {
@@ -78,7 +89,8 @@ class EffectDispatcher:
         while True:
             try:
                 while await self.run_once():
-                    pass
+                    # A backlog (thousands of reminders) is delivered 50 at a time, serving HTTP in between.
+                    await asyncio.sleep(0)
             except Exception:  # a broken store must not kill the loop; it is logged and retried
                 log.exception("effect dispatch round failed")
             self._wake.clear()
@@ -89,9 +101,22 @@ class EffectDispatcher:
 
     async def _deliver(self, record: EffectRecord) -> bool:
         effect = record.effect
+        kind = getattr(effect.kind, "value", str(effect.kind))
+        step_id = effect.payload.get("step_id")
+        # Each line logged while delivering names the effect and its request, whichever instance delivers it.
+        with log_context(correlation_id=effect.id, effect_id=effect.id, effect_kind=kind,
+                         request_number=effect.request_number, step_id=step_id), \
+                telemetry.span("effect.deliver", **{"claqueta.effect_id": effect.id, "claqueta.effect_kind": kind,
+                                                    "claqueta.request_number": effect.request_number,
+                                                    "claqueta.attempt": record.attempts + 1}):
+            return await self._deliver_effect(record, kind)
+
+    async def _deliver_effect(self, record: EffectRecord, kind: str) -> bool:
+        effect = record.effect
         try:
             result = await self._handlers[effect.kind](effect)
         except PermanentFailure as exc:
+            telemetry.count_effect(kind, "failed")
             await self.store.fail_effect(effect.id, str(exc), None)
             log.warning("effect %s failed permanently: %s", effect.id, exc)
             return False
@@ -99,10 +124,12 @@ class EffectDispatcher:
             attempts = record.attempts + 1
             error = f"{type(exc).__name__}: {exc}"[:500]
             retry_at = None if attempts >= self.max_attempts else self.clock.now() + self._backoff(attempts)
+            telemetry.count_effect(kind, "retry" if retry_at else "failed")
             await self.store.fail_effect(effect.id, error, retry_at)
             log.warning("effect %s attempt %d failed: %s", effect.id, attempts, error)
             return False
         await self.store.complete_effect(effect.id, result or {})
+        telemetry.count_effect(kind, "delivered")
         return True
 
     def _backoff(self, attempts: int) -> timedelta:
@@ -128,6 +155,12 @@ class EffectDispatcher:
                    payload={**effect.payload, "to": {"person": pid}})
             for pid in people
         ]
+        if to.get("role") == Role.DIRECTOR.value and effect.payload.get("template") == "step_opened":
+            # Added with the Teams notices, under an id derived from this effect: a retry never emails twice.
+            children.append(Effect(id=f"{effect.id}/correo-aprobacion", kind=EffectKind.EMAIL,
+                                   request_number=effect.request_number,
+                                   payload={"template": APPROVAL_TEMPLATE, "step_id": effect.payload.get("step_id"),
+                                            "recipients": [Role.DIRECTOR.value]}))
         await self.store.add_effects(children)
         self.wake()
         return {"fanned_out": people}
@@ -151,10 +184,25 @@ class EffectDispatcher:
 
     async def _email(self, effect: Effect) -> dict:
         request = await self.store.get(effect.request_number)
+        if effect.payload.get("template") == APPROVAL_TEMPLATE:
+            return await self._approval_email(request, effect)
         recipients = await self._emails_for(request, effect.payload.get("recipients", []))
         if not recipients:
             raise PermanentFailure("Ningún destinatario tiene correo registrado.")
         email = outputs.email_for(self.proc, request, effect, recipients, self.teams_link)
+        return await self.mailer.send(email)
+
+    async def _approval_email(self, request: Request, effect: Effect) -> dict:
+        if request.step_id != effect.payload.get("step_id") or request.status is not Status.ACTIVE:
+            # Decided (or put on hold) before the email went out; resuming opens the step again, with its email.
+            return {"skipped": "la solicitud ya avanzó"}
+        director = await self.directory.director_of(request.area)
+        if director is None or not director.email:
+            raise PermanentFailure(f"El área {request.area} no tiene director(a) con correo registrado.")
+        card = None
+        if self.approval_card is not None:
+            card = self.approval_card(request, director, (await self.store.history(request.number))[-3:])
+        email = outputs.approval_email(self.proc, request, effect, [director.email], self.teams_link, card)
         return await self.mailer.send(email)
 
     async def _meeting(self, effect: Effect) -> dict:
@@ -173,7 +221,8 @@ class EffectDispatcher:
     async def _upload(self, effect: Effect) -> dict:
         deliverable = effect.payload["deliverable"]
         name = deliverable.get("name") or f"{deliverable['kind']}"
-        return await self.files.copy_from_url(f"Solicitudes/{effect.request_number}", name, deliverable["ref"])
+        return await self.files.copy_from_url(f"Solicitudes/{effect.request_number}", name,
+                                              deliverable.get("source") or deliverable["ref"])
 
     async def _archive(self, effect: Effect) -> dict:
         request = await self.store.get(effect.request_number)

@@ -39,13 +39,13 @@ class RequestService:
         self.clock = clock
         self.lead_times = lead_times
 
-    async def file(self, intake: Intake, requester: Person) -> Outcome:
+    async def file(self, intake: Intake, requester: Person, start: str | None = None) -> Outcome:
         now = self.clock.now()
         areas = set(await self.directory.areas())
         # Validate before taking a number, so a refused form does not burn one.
-        engine.file_request(self.proc, intake, "0000-0000", requester, now, areas, self.lead_times)
+        engine.file_request(self.proc, intake, "0000-0000", requester, now, areas, self.lead_times, start)
         number = await self.store.next_number(now.year)
-        outcome = engine.file_request(self.proc, intake, number, requester, now, areas, self.lead_times)
+        outcome = engine.file_request(self.proc, intake, number, requester, now, areas, self.lead_times, start)
         await self.store.create(outcome.request, outcome.history, outcome.effects)
         return outcome
 
@@ -92,6 +92,8 @@ class RequestService:
             return []
         if role in request.assignees:
             return [request.assignees[role]]
+        if role == Role.REQUESTER.value:
+            return [request.requester_id]
         if role == Role.DIRECTOR.value:
             director = await self.directory.director_of(request.area)
             return [director.id] if director else []
@@ -109,6 +111,8 @@ class RequestService:
             person = await self.directory.person(request.assignees[role])
             if person:
                 return f"{person.name} ({Role(role).label})"
+        if role == Role.REQUESTER.value:
+            return f"{request.requester_name or 'El área usuaria'} ({request.area})"
         if role == Role.DIRECTOR.value:
             director = await self.directory.director_of(request.area)
             return f"{director.name} (Director(a) de {request.area})" if director else Role(role).label
