@@ -274,7 +274,8 @@ class ClaquetaBot(ClaquetaActivityHandler):
         owners = {**names.people, **{role.value: role.label for role in Role if role not in (
             Role.REQUESTER, Role.OCOIM_TEAM)}}
         return cards.agenda_card(rows, areas=await self.directory.areas(), owners=owners, selected=selected,
-                                 indicators=agenda.indicator_rows(self.proc, indicators))
+                                 indicators=agenda.indicator_rows(self.proc, indicators) if indicators else
+                                 [("Indicadores", "En cálculo: vuelva a abrir la agenda en unos minutos.")])
 
     async def export(self, person: Person) -> str:
         if not person.is_ocoim:

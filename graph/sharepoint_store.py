@@ -53,7 +53,15 @@ from msgraph.generated.sites.item.lists.item.items.items_request_builder import 
 from graph.client import send_batch
 from graph.schema import ASSIGNEE_COLUMNS, MULTI_LINE_MAX, REQUEST_DATA_COLUMNS, SINGLE_LINE_MAX, ListIds
 from procedure.request import Effect, HistoryEntry, Request, Status
-from services.ports import ConcurrencyConflict, EffectRecord, NotFound, RequestQuery, RequestRow
+from services.ports import (
+    ConcurrencyConflict,
+    EffectRecord,
+    HistoryMark,
+    NotFound,
+    RequestQuery,
+    RequestRow,
+    marks_of,
+)
 
 OPEN_STATUSES = (Status.ACTIVE.value, Status.ON_HOLD.value)
 PAGE_SIZE = 500
@@ -421,6 +429,9 @@ class SharePointRequestStore:
         # One history at a time: the embedded store is the one measured at scale.
         return {number: await self.history(number) for number in dict.fromkeys(numbers)}
 
+    async def history_marks(self, numbers: Iterable[str]) -> dict[str, list[HistoryMark]]:
+        return {number: marks_of(history) for number, history in (await self.histories(numbers)).items()}
+
     async def rows(self, query: RequestQuery) -> list[RequestRow]:
         return [RequestRow(number=r.number, version=r.version, status=r.status, step_id=r.step_id, area=r.area,
                            due_date=r.due_date, delivered_at=r.delivered_at) for r in await self.find(query)]
@@ -552,11 +563,24 @@ class SharePointRequestStore:
         return [row for row in rows if best[str(row.fields.get("EfectoId"))] is row]
 
     async def _effect_row(self, effect_id: str, *, drain: bool = True) -> Row | None:
-        row = _lowest(await self._query("effects", _eq("EfectoId", effect_id), top=5))
-        if row is None and drain:
+        rows = await self._query("effects", _eq("EfectoId", effect_id), top=5)
+        if not rows and drain:
             await self._drain_outboxes()  # it may still be waiting in a request's outbox
-            row = _lowest(await self._query("effects", _eq("EfectoId", effect_id), top=5))
+            rows = await self._query("effects", _eq("EfectoId", effect_id), top=5)
+        row = _lowest(rows)
+        for twin in rows:
+            if twin is not row:
+                await self._drop_twin(twin)
         return row
+
+    async def _drop_twin(self, twin: Row) -> None:
+        """Delete an effect's younger twin (a create re-sent after Graph had done it). Nobody writes a twin,
+        so it stays "pending" forever and due_effects, filtering on Estado, would list it once the real item
+        is done: the dispatcher would try it at every round and, past `limit` of them, see nothing else."""
+        try:
+            await self._delete("effects", twin.id, twin.etag)
+        except Exception:  # best effort: it is tried again the next time the effect is looked up
+            pass
 
     async def _update_effect(self, effect_id: str, change) -> Any:
         """Read-modify-write of an effect's state with If-Match; `change(state)` returns (new state or None, result)."""

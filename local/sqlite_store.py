@@ -13,7 +13,7 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 from procedure.request import Effect, HistoryEntry, Request, Status
-from services.ports import ConcurrencyConflict, EffectRecord, NotFound, RequestQuery, RequestRow
+from services.ports import ConcurrencyConflict, EffectRecord, HistoryMark, NotFound, RequestQuery, RequestRow
 
 BUSY_TIMEOUT_MS = 10_000
 OPEN_STATUSES = (Status.ACTIVE.value, Status.ON_HOLD.value)
@@ -273,6 +273,20 @@ class SqliteRequestStore:
                 "ORDER BY request_number, version, seq", chunk)
             for number, data in rows:
                 found[number].append(HistoryEntry.model_validate_json(data))
+        return found
+
+    async def history_marks(self, numbers: Iterable[str]) -> dict[str, list[HistoryMark]]:
+        # json_extract runs in SQLite's C code: no entry is parsed in Python (1.2 M entries at 50,000 requests).
+        wanted = list(dict.fromkeys(numbers))
+        found: dict[str, list[HistoryMark]] = {n: [] for n in wanted}
+        for i in range(0, len(wanted), CHUNK):
+            chunk = wanted[i:i + CHUNK]
+            rows = self._read(
+                "SELECT request_number, version, seq, json_extract(json, '$.step_id'), json_extract(json, '$.action'), "
+                "json_extract(json, '$.at'), json_extract(json, '$.round') FROM history "
+                f"WHERE request_number IN ({', '.join('?' * len(chunk))}) ORDER BY request_number, version, seq", chunk)
+            for number, *mark in rows:
+                found[number].append(HistoryMark(*mark))
         return found
 
     @staticmethod

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+
 import dataclasses
 import io
 import time
@@ -20,7 +23,9 @@ from procedure.deadlines import StepDays, StepState, lima_date, status_of
 from procedure.model import END, Phase, Procedure
 from procedure.request import HistoryEntry, Request, Status
 from procedure.roles import Role
-from services.ports import Directory, RequestRow, RequestStore
+from services.ports import Directory, HistoryMark, RequestRow, RequestStore
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -152,20 +157,25 @@ class Indicators:
         return self.on_time / self.delivered if self.delivered else None
 
 
-def phase_spans(proc: Procedure, history: list[HistoryEntry]) -> list[tuple[Phase, datetime, datetime]]:
-    """When the request entered and left each phase it finished.
+def _when(at: datetime | str) -> datetime:
+    return at if isinstance(at, datetime) else datetime.fromisoformat(at)
 
-    A phase ends at the last entry recorded on one of its steps before the first entry of a later phase
-    (that action is what opened the next phase); the first phase starts at filing and the last ends at
-    delivery. Holds are not subtracted: they are time the request spent in the phase.
-    """
+
+def _lima_day(at: datetime | str) -> date:
+    # Stored times are Lima times: their date is the string's first ten characters, no parsing needed.
+    if isinstance(at, str) and at.endswith("-05:00"):
+        return date.fromisoformat(at[:10])
+    return lima_date(_when(at))
+
+
+def _raw_spans(proc: Procedure, history: Iterable[HistoryEntry | HistoryMark]) -> list[tuple[Phase, object, object]]:
     entries = sorted(history, key=lambda h: (h.version, h.seq))
-    spans: list[tuple[Phase, datetime, datetime]] = []
+    spans: list[tuple[Phase, object, object]] = []
     if not entries:
         return spans
     start = entries[0].at
     current: Phase | None = None
-    last_at: datetime | None = None
+    last_at = None
     for entry in entries:
         step = proc.by_id.get(entry.step_id)
         if step is None:
@@ -176,11 +186,20 @@ def phase_spans(proc: Procedure, history: list[HistoryEntry]) -> list[tuple[Phas
             spans.append((current, start, last_at))
             start, current = last_at, step.phase
         last_at = entry.at
-        if entry.step_id == "POS-08" and entry.action == "complete":  # delivery closes the last phase
+        if entry.action in ("complete", "conformity") and any(r.to == END for r in step.routes):  # the end
             spans.append((current, start, entry.at))
-            current = None
             break
     return spans
+
+
+def phase_spans(proc: Procedure, history: Iterable[HistoryEntry | HistoryMark]) -> list[tuple[Phase, datetime, datetime]]:
+    """When the request entered and left each phase it finished.
+
+    A phase ends at the last entry recorded on one of its steps before the first entry of a later phase
+    (that action is what opened the next phase); the first phase starts at filing and the last ends at
+    delivery. Holds are not subtracted: they are time the request spent in the phase.
+    """
+    return [(phase, _when(entered), _when(left)) for phase, entered, left in _raw_spans(proc, history)]
 
 
 @dataclass(frozen=True)
@@ -191,10 +210,11 @@ class HistoryDigest:
     approvals: tuple[tuple[str, int, date], ...] = ()  # (review step, rounds it took, Lima day of conformity)
 
 
-def digest_history(proc: Procedure, history: list[HistoryEntry]) -> HistoryDigest:
-    spans = tuple((phase.value, lima_date(left), working_days_between(lima_date(entered), lima_date(left)))
-                  for phase, entered, left in phase_spans(proc, history))
-    approvals = tuple((entry.step_id, entry.round or 1, lima_date(entry.at)) for entry in history
+def digest_history(proc: Procedure, history: Iterable[HistoryEntry | HistoryMark]) -> HistoryDigest:
+    history = list(history)
+    spans = tuple((phase.value, _lima_day(left), working_days_between(_lima_day(entered), _lima_day(left)))
+                  for phase, entered, left in _raw_spans(proc, history))
+    approvals = tuple((entry.step_id, entry.round or 1, _lima_day(entry.at)) for entry in history
                       if entry.action == "review_approved")
     return HistoryDigest(spans, approvals)
 
@@ -216,8 +236,9 @@ class DigestCache:
         fresh: dict[str, HistoryDigest] = {}
         # In chunks, so only a few hundred histories are held at once.
         for i in range(0, len(missing), self.chunk):
-            for number, history in (await store.histories(missing[i:i + self.chunk])).items():
-                fresh[number] = digest_history(self.proc, history)
+            for number, marks in (await store.history_marks(missing[i:i + self.chunk])).items():
+                fresh[number] = digest_history(self.proc, marks)
+            await asyncio.sleep(0)  # a long first read must not keep the bot from answering meanwhile
         found: dict[str, HistoryDigest] = {}
         for r in rows:
             key = (r.number, r.version)
@@ -235,32 +256,53 @@ class DigestCache:
 
 
 class PeriodIndicators:
-    """The agenda's indicators for a period, with the history-based part kept for a few minutes: at
-    50,000 requests reading which moved in the period costs about a second, and averages over 90 days
-    barely move in five minutes. The steps overdue today are counted afresh on every look."""
+    """The agenda's indicators for a period, computed in the background and kept for a few minutes.
 
-    def __init__(self, proc: Procedure, *, ttl_seconds: float = 300.0, clock=time.monotonic):
+    At 50,000 requests reading the history of those that moved in 90 days takes seconds; the agenda must
+    answer in far less, and averages over 90 days barely move in five minutes. So a look never waits more
+    than `first_wait` seconds: it gets the last figures (refreshed behind it when older than the ttl), or
+    None while the first ones are computed. The steps overdue today are counted afresh on every look."""
+
+    def __init__(self, proc: Procedure, *, ttl_seconds: float = 300.0, first_wait: float = 2.0,
+                 clock=time.monotonic):
         self.proc = proc
         self.digests = DigestCache(proc)
         self.ttl_seconds = ttl_seconds
+        self.first_wait = first_wait
         self.clock = clock
         self._kept: dict[tuple[date, date], tuple[float, Indicators]] = {}
+        self._refresh: asyncio.Task | None = None
 
     async def indicators(self, store: RequestStore, open_requests: list[Request], start: date, end: date,
-                         today: date, deadlines: StepDays) -> Indicators:
+                         today: date, deadlines: StepDays) -> Indicators | None:
+        kept = self._kept.get((start, end))
+        if (kept is None or self.clock() - kept[0] > self.ttl_seconds) and (
+                self._refresh is None or self._refresh.done()):
+            self._refresh = asyncio.create_task(self._compute(store, start, end, today, deadlines))
+        if kept is None:
+            try:
+                await asyncio.wait_for(asyncio.shield(self._refresh), timeout=self.first_wait)
+            except asyncio.TimeoutError:
+                return None
+            kept = self._kept.get((start, end))
+            if kept is None:
+                return None
+        overdue = sum(1 for r in open_requests if r.status is Status.ACTIVE
+                      and status_of(r, today, deadlines).state is StepState.OVERDUE)
+        return dataclasses.replace(kept[1], overdue=overdue)
+
+    async def _compute(self, store: RequestStore, start: date, end: date, today: date, deadlines: StepDays) -> None:
         from services.ports import RequestQuery
 
-        kept = self._kept.get((start, end))
-        if kept is None or self.clock() - kept[0] > self.ttl_seconds:
+        try:
             # Only requests that moved in the period can have history in it; read as rows, not requests.
             recent = [r for r in await store.rows(RequestQuery(changed_since=start, limit=100_000))
                       if r.is_open or (r.delivered_at and r.delivered_at.date() >= start)]
             digests = await self.digests.digests(store, recent)
-            kept = (self.clock(), indicators_from(self.proc, recent, digests, [], start, end, today, deadlines))
-            self._kept = {(start, end): kept}
-        overdue = sum(1 for r in open_requests if r.status is Status.ACTIVE
-                      and status_of(r, today, deadlines).state is StepState.OVERDUE)
-        return dataclasses.replace(kept[1], overdue=overdue)
+            figures = indicators_from(self.proc, recent, digests, [], start, end, today, deadlines)
+            self._kept = {(start, end): (self.clock(), figures)}
+        except Exception:  # the agenda keeps showing the last figures; the next look tries again
+            log.exception("computing the agenda's indicators failed")
 
 
 def indicators(proc: Procedure, requests: Iterable[Request], histories: Mapping[str, list[HistoryEntry]],

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import io
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -194,3 +196,29 @@ async def test_agenda_groups_open_requests_by_phase_with_filters(store):
     assert [r.number for rows in by_role.values() for r in rows] == ["2026-0002"]
     type_a = agenda_rows(PROCEDURE, requests, today, DEADLINES, names=names, piece_type="A")
     assert all(not rows for rows in type_a.values())
+
+
+async def test_the_agenda_never_waits_long_for_its_indicators(store):
+    """While slow figures are computed the agenda gets None (it says «en cálculo»), then the figures."""
+    from services.agenda import PeriodIndicators
+
+    await walk(store, "2026-0001", due=date(2027, 3, 1), until="POS-04")
+
+    class SlowStore:
+        def __init__(self, inner):
+            self.inner = inner
+
+        def __getattr__(self, name):
+            return getattr(self.inner, name)
+
+        async def history_marks(self, numbers):
+            await asyncio.sleep(0.3)
+            return await self.inner.history_marks(numbers)
+
+    figures = PeriodIndicators(PROCEDURE, first_wait=0.05)
+    slow = SlowStore(store)
+    today = date(2027, 1, 6)
+    assert await figures.indicators(slow, [], date(2026, 10, 1), today, today, DEADLINES) is None
+    await asyncio.sleep(0.5)
+    ready = await figures.indicators(slow, [], date(2026, 10, 1), today, today, DEADLINES)
+    assert ready is not None and ready.cycle_samples["PRE"] == 1
