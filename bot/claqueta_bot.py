@@ -453,34 +453,26 @@ async def _complete(bot: ClaquetaBot, tc: TurnContext, person: Person, data: dic
     return await bot._act(person, data, lambda r: forms.complete_command(bot.proc, r, data))
 
 
-@verb(Verb.REVIEW_APPROVE)
-async def _approve(bot: ClaquetaBot, tc: TurnContext, person: Person, data: dict) -> dict:
-    return await bot._act(person, data, lambda r: forms.simple_command(Action.APPROVE, r, data))
+# Verbs that are one engine action with an observation or a reason from the card.
+SIMPLE_VERBS = {
+    Verb.REVIEW_APPROVE: Action.APPROVE,
+    Verb.REVIEW_CHANGES: Action.REQUEST_CHANGES,
+    Verb.REVIEW_OBSERVE: Action.OBSERVE,
+    Verb.REQUEST_HOLD: Action.HOLD,
+    Verb.REQUEST_RESUME: Action.RESUME,
+    Verb.REQUEST_CANCEL: Action.CANCEL,
+}
 
 
-@verb(Verb.REVIEW_CHANGES)
-async def _changes(bot: ClaquetaBot, tc: TurnContext, person: Person, data: dict) -> dict:
-    return await bot._act(person, data, lambda r: forms.simple_command(Action.REQUEST_CHANGES, r, data))
+def _simple_verb(action: Action) -> Handler:
+    async def handler(bot: ClaquetaBot, tc: TurnContext, person: Person, data: dict) -> dict:
+        return await bot._act(person, data, lambda r: forms.simple_command(action, r, data))
+
+    return handler
 
 
-@verb(Verb.REVIEW_OBSERVE)
-async def _observe(bot: ClaquetaBot, tc: TurnContext, person: Person, data: dict) -> dict:
-    return await bot._act(person, data, lambda r: forms.simple_command(Action.OBSERVE, r, data))
-
-
-@verb(Verb.REQUEST_HOLD)
-async def _hold(bot: ClaquetaBot, tc: TurnContext, person: Person, data: dict) -> dict:
-    return await bot._act(person, data, lambda r: forms.simple_command(Action.HOLD, r, data))
-
-
-@verb(Verb.REQUEST_RESUME)
-async def _resume(bot: ClaquetaBot, tc: TurnContext, person: Person, data: dict) -> dict:
-    return await bot._act(person, data, lambda r: forms.simple_command(Action.RESUME, r, data))
-
-
-@verb(Verb.REQUEST_CANCEL)
-async def _cancel(bot: ClaquetaBot, tc: TurnContext, person: Person, data: dict) -> dict:
-    return await bot._act(person, data, lambda r: forms.simple_command(Action.CANCEL, r, data))
+for _verb, _action in SIMPLE_VERBS.items():
+    verb(_verb)(_simple_verb(_action))
 
 
 @verb(Verb.REQUEST_REASSIGN)

@@ -32,6 +32,21 @@ def _value(values: Mapping[str, Any], field: str) -> str | None:
     return str(value)
 
 
+def _title_and_area(areas: Mapping[str, str], values: Mapping[str, Any], errors: Mapping[str, str], title_label: str,
+                    example: str) -> list[CardElement]:
+    area_choices = [Choice(title=plain(name or code, 80), value=code) for code, name in areas.items()]
+    area = _value(values, Inputs.AREA)
+    return [
+        TextInput(id=Inputs.TITLE, label=title_label, is_required=True, max_length=MAX_TITLE, placeholder=example,
+                  value=_value(values, Inputs.TITLE), error_message="Indique el título (hasta 200 caracteres)."),
+        *_error(errors, Inputs.TITLE),
+        ChoiceSetInput(id=Inputs.AREA, label="Área usuaria", is_required=True, style="compact", choices=area_choices,
+                       value=area if area in areas else None, placeholder="Elija su área",
+                       error_message="Elija el área usuaria."),
+        *_error(errors, Inputs.AREA),
+    ]
+
+
 def intake_form_card(areas: Mapping[str, str], values: Mapping[str, Any] | None = None,
                      errors: Mapping[str, str] | None = None, *, today: date | None = None) -> dict[str, Any]:
     """The form an area fills to request a piece; shown again with `values` and Spanish `errors` per field.
@@ -53,14 +68,7 @@ def intake_form_card(areas: Mapping[str, str], values: Mapping[str, Any] | None 
     if errors:
         body.append(notice("Revise los campos marcados en rojo.", "attention"))
     body += [
-        TextInput(id=Inputs.TITLE, label="Título de la solicitud", is_required=True, max_length=MAX_TITLE,
-                  placeholder="Ej.: Video animado sobre el proyecto …", value=_value(values, Inputs.TITLE),
-                  error_message="Indique el título (hasta 200 caracteres)."),
-        *_error(errors, Inputs.TITLE),
-        ChoiceSetInput(id=Inputs.AREA, label="Área usuaria", is_required=True, style="compact",
-                       choices=area_choices, value=_value(values, Inputs.AREA) if _value(values, Inputs.AREA)
-                       in areas else None, placeholder="Elija su área", error_message="Elija el área usuaria."),
-        *_error(errors, Inputs.AREA),
+        *_title_and_area(areas, values, errors, "Título de la solicitud", "Ej.: Video animado sobre el proyecto …"),
         DateInput(id=Inputs.DUE_DATE, label="Fecha de entrega prevista o tentativa", is_required=True,
                   placeholder="dd/mm/aaaa",
                   min=today.isoformat(), value=_value(values, Inputs.DUE_DATE),
@@ -138,7 +146,6 @@ def third_party_form_card(areas: Mapping[str, str], values: Mapping[str, Any] | 
                           errors: Mapping[str, str] | None = None, *, today: date | None = None) -> dict[str, Any]:
     """7.4: an area sends OCOIM a piece its own contractor produced, for review and conformity."""
     values, errors, today = values or {}, errors or {}, today or lima_today()
-    area_choices = [Choice(title=plain(name or code, 80), value=code) for code, name in areas.items()]
     body: list[CardElement] = heading(
         "Revisión de una pieza elaborada por terceros",
         subtitle="Si su área contrató a un proveedor, remita la pieza a OCOIM para su revisión técnica y "
@@ -147,14 +154,7 @@ def third_party_form_card(areas: Mapping[str, str], values: Mapping[str, Any] | 
     if errors:
         body.append(notice("Revise los campos marcados en rojo.", "attention"))
     body += [
-        TextInput(id=Inputs.TITLE, label="Título de la pieza", is_required=True, max_length=MAX_TITLE,
-                  placeholder="Ej.: Spot del proyecto …", value=_value(values, Inputs.TITLE),
-                  error_message="Indique el título (hasta 200 caracteres)."),
-        *_error(errors, Inputs.TITLE),
-        ChoiceSetInput(id=Inputs.AREA, label="Área usuaria", is_required=True, style="compact",
-                       choices=area_choices, value=_value(values, Inputs.AREA) if _value(values, Inputs.AREA)
-                       in areas else None, placeholder="Elija su área", error_message="Elija el área usuaria."),
-        *_error(errors, Inputs.AREA),
+        *_title_and_area(areas, values, errors, "Título de la pieza", "Ej.: Spot del proyecto …"),
         TextInput(id=Inputs.PIECE_URL, label="Enlace a la pieza", is_required=True, placeholder="https://…",
                   value=_value(values, Inputs.PIECE_URL), error_message="Indique el enlace a la pieza."),
         *_error(errors, Inputs.PIECE_URL),
