@@ -197,7 +197,11 @@ class ClaquetaBot(ClaquetaActivityHandler):
         await self._send_card(tc, cards.shared_file_card(file.name, choices, file))
 
     async def cmd_hello(self, tc: TurnContext, person: Person, match) -> None:
-        await self._send_card(tc, cards.welcome_card(self.is_local))
+        # They have seen the welcome card already (a first message gets it): a short greeting is enough.
+        first_name = escape(person.name.split()[0]) if person.name else ""
+        await tc.send_activity(MessageFactory.text(
+            f"¡Hola{', ' + first_name if first_name else ''}! Escriba «nueva solicitud» para pedir una pieza "
+            "audiovisual, «mis pendientes» para ver lo que le toca o «ayuda» para ver todos los comandos."))
 
     async def cmd_help(self, tc: TurnContext, person: Person, match) -> None:
         await self._send_card(tc, cards.help_card(Role.COORDINATOR in person.roles, self.is_local))

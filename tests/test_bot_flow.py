@@ -311,3 +311,10 @@ async def test_an_area_sends_a_third_party_piece_and_ocoim_gives_conformity(chat
     history = [h.summary for h in await chat.components.store.history(number)]
     assert history[-1] == ("Rosa Quispe Huamán dio conformidad: TER-03 «Dar conformidad a la pieza audiovisual "
                            "elaborada por terceros».")
+
+
+async def test_the_welcome_card_comes_once_then_a_short_greeting(chat):
+    first = await chat.say("requester", "hola")
+    assert first[0]["attachments"][0]["content"]["body"][0]["text"].startswith("Hola, soy Claqueta")
+    again = await chat.say("requester", "hola")
+    assert again[0]["text"].startswith("¡Hola, Alex! Escriba «nueva solicitud»")  # the directory's name
