@@ -676,7 +676,7 @@ def main(argv: list[str] | None = None) -> int:
     graph = parser.add_argument_group("--backend graph (bench/graph_bench.py)")
     graph.add_argument("--latency-ms", type=float, default=100.0, help="FakeGraph's delay per HTTP call (default 100)")
     graph.add_argument("--open-requests", type=int,
-                       help="open requests seeded through the store, clicked ones included (default 400; quick 200)")
+                       help="open requests seeded through the store, clicked ones included (default 300; quick 200)")
     args = parser.parse_args(argv)
     if args.backend == "graph":
         return graph_main(args)
@@ -703,7 +703,7 @@ def graph_main(args) -> int:
     args.warmup, args.count = (5, 10) if args.quick else (10, 20)
     args.serial, args.concurrent = (20, 40) if args.quick else (60, 120)
     clicked = args.count + 2 + args.warmup + args.serial + args.concurrent
-    args.others = max(0, (args.open_requests or (200 if args.quick else 400)) - clicked)
+    args.others = max(0, (args.open_requests or (200 if args.quick else 300)) - clicked)
     if args.out == ROOT / "bench" / "results" / "latest.md":
         args.out = ROOT / "bench" / "results" / "graph-latest.md"
     table = asyncio.run(main_graph(args))

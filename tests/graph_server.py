@@ -451,6 +451,7 @@ class FakeGraph:
     def _lost_after_work(self, route: str, reply: Reply) -> Reply:
         if self._applies(route) and self.faults.fail_after_work_next > 0:
             self.faults.fail_after_work_next -= 1
+            self.faults.injected[f"after_work {route}"] += 1
             return _error_reply(GraphError(self.faults.fail_after_work_status, "serviceNotAvailable",
                                            "The service is temporarily unavailable."))
         return reply
