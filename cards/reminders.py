@@ -48,14 +48,15 @@ def reminder_card(payload: Mapping[str, Any], number: str, version: int) -> dict
     return build(body, fallback_text=plain(headline, 120))
 
 
-def _rows(items: Sequence[Mapping[str, Any]], extra: str | None = None) -> list:
+def _rows(items: Sequence[Mapping[str, Any]], extra: str | None = None, total: int | None = None) -> list:
     elements = []
+    total = len(items) if total is None else total
     for item in items[:MAX_DIGEST_ROWS]:
         tail = f" · {escape_line(item.get(extra), 60)}" if extra and item.get(extra) else ""
         elements.append(para(f"**N° {escape_line(item.get('number'))}** · {escape_line(item.get('title'), 80)} · "
                              f"{escape_line(item.get('step_id'))} · {escape_line(item.get('status_label'), 60)}{tail}"))
-    if len(items) > MAX_DIGEST_ROWS:
-        elements.append(para(f"… y {len(items) - MAX_DIGEST_ROWS} más (escriba «agenda»).", subtle=True))
+    if total > min(len(items), MAX_DIGEST_ROWS):
+        elements.append(para(f"… y {total - min(len(items), MAX_DIGEST_ROWS)} más (escriba «agenda»).", subtle=True))
     if not items:
         elements.append(para("Ninguna.", subtle=True))
     return elements
@@ -73,8 +74,9 @@ def digest_card(payload: Mapping[str, Any]) -> dict[str, Any]:
         ("En riesgo de no llegar a la fecha de entrega", "at_risk", None),
     ):
         items = payload.get(key, []) or []
-        body.append(section(f"{title} ({len(items)})"))
-        body += _rows(items, extra)
+        total = (payload.get("totals") or {}).get(key, len(items))
+        body.append(section(f"{title} ({total})"))
+        body += _rows(items, extra, total)
     body.append(section(f"Envíos fallidos ({failed.get('count', 0)})"))
     if failed.get("count"):
         body.append(notice("Algunos correos, reuniones o avisos no se pudieron entregar tras varios intentos. "

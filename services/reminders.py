@@ -54,6 +54,7 @@ TEMPLATES = {
 }
 SNOOZE_TEMPLATE = "snooze_marker"
 DIGEST_FAILED_IDS = 20  # the digest lists at most this many failed effect ids (the count is exact)
+DIGEST_ITEMS = 20  # and at most this many requests per list (the totals are exact)
 
 
 @dataclass(frozen=True)
@@ -181,9 +182,13 @@ class ReminderJob:
                 risky.append({**item, "delivery_date": delivery_date(request).isoformat()})
         overdue.sort(key=lambda i: -i["days_overdue"])
         failed = await self.store.failed_effects(limit=1000)
+        # The card shows a few rows per list; the effect keeps the first DIGEST_ITEMS of each and the totals,
+        # so it stays small whatever the number of requests (a SharePoint text column holds 63,999 characters).
+        lists = {"overdue": overdue, "due_soon": due_soon, "awaiting_directors": awaiting, "at_risk": risky}
         payload = {
             "to": {"role": Role.COORDINATOR.value}, "template": "digest", "day": today.isoformat(),
-            "overdue": overdue, "due_soon": due_soon, "awaiting_directors": awaiting, "at_risk": risky,
+            **{key: items[:DIGEST_ITEMS] for key, items in lists.items()},
+            "totals": {key: len(items) for key, items in lists.items()},
             "failed_effects": {"count": len(failed), "ids": [r.id for r in failed[:DIGEST_FAILED_IDS]]},
         }
         # No single request: the effects table keeps request_number without a foreign key for this.

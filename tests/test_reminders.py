@@ -329,3 +329,17 @@ async def test_requests_on_hold_get_no_reminders(store, directory):
     assert run.added == ["digest/2026-12-15"]
     digest = (await store.effect("digest/2026-12-15")).effect.payload
     assert digest["overdue"] == [] and digest["awaiting_directors"] == []
+
+
+async def test_the_digest_stays_small_however_many_requests_are_late(store, directory):
+    """A SharePoint text column holds 63,999 characters: the digest keeps 20 requests per list and the totals."""
+    import json
+
+    from cards.reminders import digest_card
+
+    request = await drive(store, "2026-0001", "PRE-14")
+    digest = await job(store, directory, FixedClock(morning(14))).digest([request] * 3000, date(2026, 12, 14))
+    assert len(json.dumps(digest.payload, ensure_ascii=False)) < 63_999
+    assert digest.payload["totals"]["overdue"] == 3000 and len(digest.payload["overdue"]) == 20
+    card = json.dumps(digest_card(digest.payload), ensure_ascii=False)
+    assert "Actividades vencidas (3000)" in card and "… y 2992 más" in card
