@@ -339,11 +339,7 @@ class ClaquetaBot(ClaquetaActivityHandler):
     async def _act(self, person: Person, data: dict, build: Callable[[Request], Command]) -> dict:
         card_data = forms.card_data(data)
         try:
-            request = await self.service.get(card_data.number)
-            if not self.service.can_see(request, person):
-                raise NoAccess("No participa en esta solicitud.")
-            command = build(request)
-            outcome = await self.service.act(card_data.number, command, person)
+            outcome = await self.service.act(card_data.number, build, person, must_see=True)
         except NoAccess as exc:
             return invoke.error_response(403, "sin_acceso", exc.message)
         except StaleVersion:
@@ -352,8 +348,10 @@ class ClaquetaBot(ClaquetaActivityHandler):
             return invoke.card_response(await self._current_card(person, card_data.number, notice=exc.message,
                                                                  keep=data))
         self.on_transition()
-        notice = " ".join(outcome.warnings) or None
-        return invoke.card_response(await self._current_card(person, card_data.number, done=notice))
+        # The answer is built from what was just saved: no second read of the request or its history.
+        view = await self.service.view_of(outcome.request, person)
+        return invoke.card_response(await self._card(person, view, outcome.history,
+                                                     " ".join(outcome.warnings) or None))
 
     async def _current_card(self, person: Person, number: str, *, stale: bool = False, notice: str | None = None,
                             done: str | None = None, keep: dict | None = None) -> dict:
@@ -363,10 +361,12 @@ class ClaquetaBot(ClaquetaActivityHandler):
             last = history[-1]
             notice = (f"Esta tarjeta estaba desactualizada: {last.summary.rstrip('.')} "
                       f"el {last.at.strftime('%d/%m/%Y a las %H:%M')}.")
-        names = await self._names_for(view.request)
-        return cards.step_card(self.proc, view.request, viewer_actions=view.actions, people=names,
-                               can_act_user_ids=view.actor_ids, refreshed_for=person.id,
-                               notice=notice or done, history_tail=history[-3:],
+        return await self._card(person, view, history[-3:], notice or done)
+
+    async def _card(self, person: Person, view, history_tail, notice: str | None) -> dict:
+        return cards.step_card(self.proc, view.request, viewer_actions=view.actions,
+                               people=await self._names_for(view.request), can_act_user_ids=view.actor_ids,
+                               refreshed_for=person.id, notice=notice, history_tail=history_tail,
                                today=self.service.clock.now().date())
 
     async def _names_for(self, request: Request) -> dict[str, str]:

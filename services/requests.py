@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from procedure import engine
@@ -49,9 +50,17 @@ class RequestService:
         await self.store.create(outcome.request, outcome.history, outcome.effects)
         return outcome
 
-    async def act(self, number: str, command: Command, actor: Person) -> Outcome:
-        """Apply one action; refused actions and lost races change nothing (StaleVersion is raised)."""
+    async def act(self, number: str, command: Command | Callable[[Request], Command], actor: Person, *,
+                  must_see: bool = False) -> Outcome:
+        """Apply one action; refused actions and lost races change nothing (StaleVersion is raised).
+
+        `command` may be built from the request as read here (a card's inputs depend on its step), so a
+        click costs one read and one write; with `must_see`, someone outside the request gets NoAccess."""
         request = await self.store.get(number)
+        if must_see and not self.can_see(request, actor):
+            raise NoAccess(f"No participa en la solicitud {number}.")
+        if not isinstance(command, Command):
+            command = command(request)
         if command.action is Action.REASSIGN and command.assignee is not None:
             command = _with_assignee(command, await self.directory.person(command.assignee.id) or command.assignee)
         outcome = engine.apply(self.proc, request, command, actor, self.clock.now(), self.lead_times)
@@ -67,6 +76,10 @@ class RequestService:
         request = await self.store.get(number)
         if not self.can_see(request, person):
             raise NoAccess(f"No participa en la solicitud {number}.")
+        return await self.view_of(request, person)
+
+    async def view_of(self, request: Request, person: Person) -> RequestView:
+        """The view of a request already in hand (e.g. just saved): no store read."""
         return RequestView(
             request=request,
             actions=engine.open_actions(self.proc, request, person),

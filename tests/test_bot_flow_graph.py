@@ -58,3 +58,23 @@ async def test_type_a_request_walked_through_the_bot_on_sharepoint_lists(graph_c
     events = graph.events["audiovisual@proinversion.gob.pe"]
     assert sorted(e["subject"].split(" — ")[1][:6] for e in events) == ["PRE-05", "PRE-13", "PRO-10"]
     assert all(e["isOnlineMeeting"] and e["onlineMeeting"]["joinUrl"] for e in events)
+
+
+async def test_an_approval_click_costs_one_read_and_one_write_on_sharepoint(graph_chat):
+    """The hot path of a card click (DESIGN.md): the request is read once and written once."""
+    from cards.verbs import Verb
+    from tests.test_bot_flow import inputs_for
+
+    for who in ("requester", "coordinator"):
+        await graph_chat.say(who, "hola")
+    await graph_chat.click("requester", Verb.INTAKE_SUBMIT.value, {
+        "title": "Spot Semana de la Inversión", "area": "DSI", "due_date": "2027-03-15"})
+    graph = graph_chat.graph
+    before = len(graph.calls)
+    answer = await graph_chat.click("coordinator", Verb.STEP_COMPLETE.value,
+                                    {"number": "2026-0001", "version": 1, "step": "PRE-01",
+                                     **inputs_for("PRE-01", "2026-0001")})
+    assert answer["statusCode"] == 200 and "PRE-02" in str(answer["value"])
+    made = [(c.method, c.route) for c in graph.calls[before:] if not c.in_batch]
+    # (The effects are delivered later by the dispatcher, which this test does not run.)
+    assert [m for m, _ in made] == ["GET", "PATCH"], made
