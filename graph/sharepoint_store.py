@@ -655,7 +655,25 @@ class SharePointRequestStore:
         return self._record(row) if row is not None else None
 
     async def stored_effect_ids(self, effect_ids: Iterable[str]) -> set[str]:
-        return {i for i in dict.fromkeys(effect_ids) if await self._effect_row(i) is not None}
+        # One outbox drain, then the lookups 20 to a $batch: a reminder run asks this for every open request.
+        wanted = list(dict.fromkeys(effect_ids))
+        if not wanted:
+            return set()
+        await self._drain_outboxes()
+        found: set[str] = set()
+        for i in range(0, len(wanted), BATCH_LIMIT):
+            chunk = wanted[i:i + BATCH_LIMIT]
+            answers = await send_batch(self.client, {
+                str(k): self._list("effects").items.to_get_request_information(
+                    self._query_config(_eq("EfectoId", effect_id), None, 5))
+                for k, effect_id in enumerate(chunk)})
+            for k, effect_id in enumerate(chunk):
+                answer = answers[str(k)]
+                if not 200 <= answer.status < 300:
+                    raise RuntimeError(f"SharePoint respondió {answer.status} al buscar el efecto {effect_id}.")
+                if (answer.body or {}).get("value"):
+                    found.add(effect_id)
+        return found
 
     async def add_effects(self, effects: list[Effect]) -> list[str]:
         if not effects:

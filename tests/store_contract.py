@@ -318,6 +318,16 @@ class StoreContract:
         due = [r.id for r in await store.due_effects(NOW)]
         assert due.count(tuesday.id) == 1 and monday.id not in due
 
+    async def test_stored_effect_ids_tells_which_effects_exist_in_one_call(self, store):
+        outcome = await file_into(store)
+        number = outcome.request.number
+        monday, tuesday = reminder(number, date(2026, 12, 7)), reminder(number, date(2026, 12, 8))
+        await store.add_effects([monday])
+        # An effect still waiting in the request's own write (its outbox) counts as stored too.
+        asked = [monday.id, tuesday.id, outcome.effects[0].id, monday.id]
+        assert await store.stored_effect_ids(asked) == {monday.id, outcome.effects[0].id}
+        assert await store.stored_effect_ids([]) == set()
+
     # ── conversation references ──
 
     async def test_conversation_references_are_saved_and_replaced(self, store):
