@@ -349,8 +349,8 @@ def report(args, seeded: dict, hot: dict, lat: dict, rem: dict, total_s: float) 
         f"| One approval click, whole hot path (dispatcher paused; {len(hot['per_click'])} clicks, min–max"
         f" {lo}–{hi}) | {mean_calls:.1f} | {_routes(by_route, len(hot['per_click']))} |",
         f"| … of which the transition itself (RequestService.act: store.get, then save's PATCH with If-Match) |"
-        f" {sum(store_calls) / len(store_calls):.1f} | the other 2 reads of «Solicitudes»: the bot's access check"
-        f" before act and the card view after it; the $batch: the card's history |",
+        f" {sum(store_calls) / len(store_calls):.1f} | the answer card is built from what was saved: no other"
+        f" call on the hot path |",
         f"| Effects of one transition, delivered afterwards by the dispatcher ({dispatch_n} transitions, 0 ms,"
         f" {hot['dispatch_s']:.1f} s) | {dispatch_total / dispatch_n:.1f} |"
         f" {_routes(hot['dispatch_calls'], dispatch_n)}; {hot['dispatch_sub'] / dispatch_n:.1f} sub-requests in $batch |",
