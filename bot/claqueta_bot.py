@@ -405,30 +405,26 @@ class ClaquetaBot(ClaquetaActivityHandler):
 # ── The verbs ────────────────────────────────────────────────────────────────────────────────
 
 
-@verb(Verb.INTAKE_SUBMIT)
-async def _intake_submit(bot: ClaquetaBot, tc: TurnContext, person: Person, data: dict) -> dict:
+async def _file_request(bot: ClaquetaBot, person: Person, data: dict, start: str | None, form) -> dict:
+    """File a request from its form; the same form comes back with Spanish errors next to its fields."""
     areas = await bot.directory.areas()
     try:
-        intake = forms.parse_intake(data)
-        outcome = await bot.service.file(intake, person)
+        outcome = await bot.service.file(forms.parse_intake(data), person, start=start)
     except (IntakeError, forms.FormError) as exc:
         errors = exc.errors if isinstance(exc, IntakeError) else {"form": exc.message}
-        return invoke.card_response(cards.intake_form_card(areas, forms.intake_values(data), errors))
+        return invoke.card_response(form(areas, forms.intake_values(data), errors))
     bot.on_transition()
     return invoke.card_response(cards.request_summary_card(bot.proc, outcome.request, outcome.warnings))
+
+
+@verb(Verb.INTAKE_SUBMIT)
+async def _intake_submit(bot: ClaquetaBot, tc: TurnContext, person: Person, data: dict) -> dict:
+    return await _file_request(bot, person, data, None, cards.intake_form_card)
 
 
 @verb(Verb.THIRD_PARTY_SUBMIT)
 async def _third_party_submit(bot: ClaquetaBot, tc: TurnContext, person: Person, data: dict) -> dict:
-    areas = await bot.directory.areas()
-    try:
-        intake = forms.parse_intake(data)
-        outcome = await bot.service.file(intake, person, start="TER-01")
-    except (IntakeError, forms.FormError) as exc:
-        errors = exc.errors if isinstance(exc, IntakeError) else {"form": exc.message}
-        return invoke.card_response(cards.third_party_form_card(areas, forms.intake_values(data), errors))
-    bot.on_transition()
-    return invoke.card_response(cards.request_summary_card(bot.proc, outcome.request, outcome.warnings))
+    return await _file_request(bot, person, data, "TER-01", cards.third_party_form_card)
 
 
 @verb(Verb.FILE_ATTACH)

@@ -21,7 +21,7 @@ from msgraph.generated.models.list_ import List_
 from msgraph.generated.models.list_info import ListInfo
 from msgraph.generated.sites.item.lists.lists_request_builder import ListsRequestBuilder
 
-from graph.schema import LISTS, ColumnSpec, ListIds, ListSpec
+from graph.schema import LISTS, ListIds, ListSpec
 
 
 @dataclass(frozen=True)

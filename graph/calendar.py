@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 
 from msgraph import GraphServiceClient
 from msgraph.generated.models.attendee import Attendee

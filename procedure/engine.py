@@ -368,7 +368,7 @@ def _why_not(proc: Procedure, request: Request, action: Action, actor: Person) -
         return f"Solo el Director(a) del área {request.area} puede decidir en {request.step_id}."
     named = request.assignees.get(role or "")
     if named and named != actor.id and actor.has(role):
-        return f"Este paso está asignado a otra persona de su rol."
+        return "Este paso está asignado a otra persona de su rol."
     return f"{request.step_id} corresponde a: {Role(role).label}." if role else "No hay acciones disponibles."
 
 

@@ -19,6 +19,7 @@ from app import build, create_web_app
 from bench import seed
 from cards.verbs import Inputs, Verb
 from config.settings import Settings
+from tests.card_json import walk as _walk
 from tests import activities
 from tests.fake_connector import FakeConnector
 from tests.test_bot_flow import IDS, inputs_for, user
@@ -246,14 +247,6 @@ def test_an_intake_with_an_unknown_area_or_bad_fields_files_nothing(app):
 # ── Markup in every text field ─────────────────────────────────────────────────────────────
 
 
-def _walk(node):
-    if isinstance(node, dict):
-        yield node
-        for value in node.values():
-            yield from _walk(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from _walk(value)
 
 
 def assert_no_injected_markup(card: dict) -> None:

@@ -7,7 +7,7 @@ import json
 import re
 from datetime import date
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Iterator
 
 import jsonschema
 import pytest
@@ -35,6 +35,7 @@ from procedure.engine import Action, Command, Intake, apply, file_request, open_
 from procedure.model import END, StepKind
 from procedure.request import Request, Status
 from procedure.roles import Role
+from tests.card_json import walk as _walk
 from tests.driving import (
     AREAS,
     COORDINATOR,
@@ -195,14 +196,6 @@ ALL_CARDS: list[tuple[str, dict, Request | None]] = [*_actor_cards(), *_every_st
 # ── Walking a card's JSON ───────────────────────────────────────────────────────────────────
 
 
-def _walk(node: Any) -> Iterator[dict]:
-    if isinstance(node, dict):
-        yield node
-        for value in node.values():
-            yield from _walk(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from _walk(value)
 
 
 def _markdown_texts(card: dict) -> Iterator[str]:

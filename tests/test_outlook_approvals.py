@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from email import policy
 from email.parser import BytesParser
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import jsonschema
 import pytest
@@ -21,6 +21,7 @@ from cards.verbs import CardData, Inputs, Verb
 from config.settings import Settings
 from procedure.definition import PROCEDURE
 from procedure.model import StepKind
+from tests.card_json import walk
 from tests import activities
 from tests.driving import NOW
 from tests.fake_connector import FakeConnector
@@ -154,16 +155,6 @@ def card_in(message) -> dict:
     head = html[:html.index("<body")]
     (payload,) = SCRIPT_TAG.findall(head)
     return json.loads(payload)
-
-
-def walk(node: Any) -> Iterator[dict]:
-    if isinstance(node, dict):
-        yield node
-        for value in node.values():
-            yield from walk(value)
-    elif isinstance(node, list):
-        for item in node:
-            yield from walk(item)
 
 
 def executes(card: dict) -> dict[str, dict]:

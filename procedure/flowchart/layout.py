@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from procedure.flowchart.graph import Chart, Flow, Node
+from procedure.flowchart.graph import Chart, Flow
 
 POOL_HEADER = 30  # the participant's name strip
 LANE_HEADER = 30  # each lane's name strip
