@@ -116,7 +116,7 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-async def _wait_ready(url: str, proc: subprocess.Popen, timeout: float = 20.0) -> None:
+async def _wait_ready(url: str, proc: subprocess.Popen, timeout: float = 20.0, poll: float = 0.1) -> None:
     import aiohttp
 
     deadline = time.monotonic() + timeout
@@ -130,7 +130,7 @@ async def _wait_ready(url: str, proc: subprocess.Popen, timeout: float = 20.0) -
                         return
             except aiohttp.ClientError:
                 pass
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(poll)
     raise RuntimeError(f"{url} not ready after {timeout}s")
 
 

@@ -47,6 +47,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import seed  # noqa: E402
+from bench.echo_turns import _free_port, _wait_ready  # noqa: E402
 from tests import activities  # noqa: E402
 
 LIMA = ZoneInfo("America/Lima")
@@ -66,12 +67,6 @@ TARGETS = {
 # ── processes ────────────────────────────────────────────────────────────────────────────────
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _env(**extra: str) -> dict[str, str]:
@@ -113,21 +108,8 @@ class Server:
 
 
 async def wait_ready(port: int, proc: subprocess.Popen, timeout: float = 60.0) -> None:
-    import aiohttp
-
-    deadline = time.monotonic() + timeout
-    async with aiohttp.ClientSession() as session:
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise RuntimeError(f"server exited with {proc.returncode}")
-            try:
-                async with session.get(f"http://127.0.0.1:{port}/healthz") as response:
-                    if response.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.02)
-    raise RuntimeError(f"port {port} not ready after {timeout}s")
+    # Polled often: start-up time is one of the figures.
+    await _wait_ready(f"http://127.0.0.1:{port}/healthz", proc, timeout, poll=0.02)
 
 
 async def start(argv: list[str], env: dict[str, str], port: int, log: Path) -> Server:
@@ -627,13 +609,13 @@ def scale_report(args, scale: dict, total_s: float) -> str:
     section = full[full.index("## At scale"):full.index("## Targets")]
     agenda_s = scale.get("agenda_card", scale["agenda_rows"])
     checks = [
-        (f"Agenda < 200 ms (rows / card, next looks)", f"{scale['agenda_rows'] * 1000:.0f} / {agenda_s * 1000:.0f} ms",
+        ("Agenda < 200 ms (rows / card, next looks)", f"{scale['agenda_rows'] * 1000:.0f} / {agenda_s * 1000:.0f} ms",
          agenda_s * 1000 < TARGETS["agenda_ms"]),
         ("Reminder run < 2 s", f"{scale['reminders']:.2f} s", scale["reminders"] < TARGETS["reminder_s"]),
         ("Resident memory < 200 MB (large store)", f"{scale['memory_large_mb'][0]:.0f} MB",
          scale["memory_large_mb"][0] < TARGETS["rss_mb"]),
     ]
-    lines = [f"# Claqueta bench — embedded backend (SQLite) — at scale only", "",
+    lines = ["# Claqueta bench — embedded backend (SQLite) — at scale only", "",
              f"{datetime.now(LIMA):%Y-%m-%d %H:%M} Lima; {platform.python_implementation()} "
              f"{platform.python_version()}; {os.cpu_count()} CPUs. Run took {total_s:.0f} s.", "", section.rstrip(),
              "", "## Targets (issue 7, at scale)", "", "| Target | Measured | Verdict |", "|---|---:|---|"]
